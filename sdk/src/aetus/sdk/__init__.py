@@ -1,0 +1,1 @@
+"""AETUS Python client."""

@@ -1,0 +1,1 @@
+"""AETUS server: gRPC services, embedded store, front door and demo fleet."""
