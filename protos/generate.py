@@ -25,6 +25,11 @@ ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
 PYTHON_OUT = PROTO_ROOT / "python" / "src"
 DESCRIPTOR_OUT = ROOT / "envoy" / "aetus.pb"
+# Types that travel only inside google.protobuf.Any: the server packs them
+# into the details of every error status. Envoy's transcoder must resolve them
+# to print an error as JSON, and without them it sends the error with an
+# empty body.
+DESCRIPTOR_EXTRA_FILES = ["google/rpc/error_details.proto"]
 
 
 def _include_paths() -> list[Path]:
@@ -74,6 +79,7 @@ def generate(python_out: Path, descriptor_out: Path) -> None:
             "--include_source_info",
             f"--descriptor_set_out={descriptor_out}",
             *files,
+            *DESCRIPTOR_EXTRA_FILES,
         ]
     )
 
