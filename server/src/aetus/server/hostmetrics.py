@@ -160,7 +160,7 @@ def _metric_safe(name: str) -> str:
 
 @dataclass(frozen=True)
 class LatencyFrame:
-    """Wake-up lateness of consecutive slots, in ns, from the slot at ``start_time_ns``."""
+    """Wake-up lateness (ns) of consecutive slots; the first is due at start_time_ns."""
 
     start_time_ns: int
     period_ns: int
