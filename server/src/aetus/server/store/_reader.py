@@ -1,0 +1,367 @@
+"""Read queries of the embedded store: streams, points, frames and events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import numpy.typing as npt
+from aetus.server.records import ChannelSpec, ValueType
+
+SCALAR = "scalar"
+SAMPLED = "sampled"
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelInfo:
+    """One channel of a sampled stream."""
+
+    key: int
+    name: str
+    unit: str
+    sample_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    """A readable stream: a scalar series or a sampled signal stream.
+
+    ``key`` is the series key of a scalar stream and the stream key of a
+    sampled one. ``point_count`` counts samples per channel for a sampled
+    stream (the most any channel has).
+    """
+
+    device_id: str
+    name: str
+    kind: str
+    key: int
+    value_type: ValueType
+    unit: str
+    channels: tuple[ChannelInfo, ...]
+    first_time_ns: int
+    last_time_ns: int
+    point_count: int
+    last_interval_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class PointPage:
+    """Scalar points in time order; ``row_ids`` support keyset paging.
+
+    ``values`` is float64 for DOUBLE, int64 for INT64 and BOOL, and an object
+    array of str for STRING.
+    """
+
+    time_ns: npt.NDArray[np.int64]
+    values: npt.NDArray[np.generic]
+    row_ids: npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFrame:
+    """One stored signal frame with what is needed to decode it."""
+
+    start_time_ns: int
+    sample_interval_ns: int
+    sample_count: int
+    encoding: int
+    layout: int
+    channels: tuple[ChannelSpec, ...]
+    samples: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class FrameStats:
+    """Per-frame statistics of one channel, one entry per frame, in time order.
+
+    Value columns hold NaN where a frame has no finite value.
+    """
+
+    start_time_ns: npt.NDArray[np.int64]
+    sample_interval_ns: npt.NDArray[np.int64]
+    sample_count: npt.NDArray[np.int64]
+    finite_count: npt.NDArray[np.int64]
+    min_value: npt.NDArray[np.float64]
+    max_value: npt.NDArray[np.float64]
+    min_index: npt.NDArray[np.int64]
+    max_index: npt.NDArray[np.int64]
+    first_value: npt.NDArray[np.float64]
+    last_value: npt.NDArray[np.float64]
+    sum_value: npt.NDArray[np.float64]
+    frame_key: npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceEventRow:
+    """A stored status or alert event."""
+
+    event_key: int
+    time_ns: int
+    boot_id: str
+    sequence: int
+    kind: int
+    body: bytes
+
+
+def device_exists(db: duckdb.DuckDBPyConnection, device_id: str) -> bool:
+    """Return whether the store knows the device."""
+    row = db.execute(
+        "SELECT 1 FROM devices WHERE device_id = ?", [device_id]
+    ).fetchone()
+    return row is not None
+
+
+def list_streams(db: duckdb.DuckDBPyConnection, device_id: str) -> list[StreamInfo]:
+    """Return the device's scalar and sampled streams, sorted by name."""
+    scalar = db.execute(
+        "SELECT s.series_key, s.name, s.value_type, s.unit, s.first_time_ns, "
+        "s.last_time_ns, s.point_count FROM series s JOIN devices d "
+        "USING (device_key) WHERE d.device_id = ?",
+        [device_id],
+    ).fetchall()
+    streams = [
+        StreamInfo(
+            device_id,
+            name,
+            SCALAR,
+            key,
+            ValueType(value_type),
+            unit,
+            (),
+            first,
+            last,
+            count,
+            0,
+        )
+        for key, name, value_type, unit, first, last, count in scalar
+    ]
+    sampled = db.execute(
+        "SELECT s.stream_key, s.name, s.first_time_ns, s.last_time_ns, "
+        "s.last_interval_ns FROM signal_streams s JOIN devices d "
+        "USING (device_key) WHERE d.device_id = ?",
+        [device_id],
+    ).fetchall()
+    for key, name, first, last, interval in sampled:
+        channels = _channels(db, key)
+        count = max((channel.sample_count for channel in channels), default=0)
+        streams.append(
+            StreamInfo(
+                device_id,
+                name,
+                SAMPLED,
+                key,
+                ValueType.DOUBLE,
+                _shared_unit(channels),
+                channels,
+                first,
+                last,
+                count,
+                interval,
+            )
+        )
+    return sorted(streams, key=lambda stream: (stream.name, stream.kind))
+
+
+def find_stream(
+    db: duckdb.DuckDBPyConnection, device_id: str, name: str
+) -> StreamInfo | None:
+    """Return one stream by name; a scalar series wins over a signal stream."""
+    matches = [s for s in list_streams(db, device_id) if s.name == name]
+    return matches[0] if matches else None
+
+
+def _channels(
+    db: duckdb.DuckDBPyConnection, stream_key: int
+) -> tuple[ChannelInfo, ...]:
+    rows = db.execute(
+        "SELECT channel_key, name, unit, sample_count FROM channels "
+        "WHERE stream_key = ? ORDER BY channel_key",
+        [stream_key],
+    ).fetchall()
+    return tuple(ChannelInfo(*row) for row in rows)
+
+
+def _shared_unit(channels: tuple[ChannelInfo, ...]) -> str:
+    units = {channel.unit for channel in channels}
+    return units.pop() if len(units) == 1 else ""
+
+
+def count_points(
+    db: duckdb.DuckDBPyConnection, series_key: int, start_ns: int, end_ns: int
+) -> int:
+    """Count a series' points with start_ns <= time < end_ns."""
+    row = db.execute(
+        "SELECT count(*) FROM points WHERE series_key = ? "
+        "AND time_ns >= ? AND time_ns < ?",
+        [series_key, start_ns, end_ns],
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def read_points(
+    db: duckdb.DuckDBPyConnection,
+    series_key: int,
+    value_type: ValueType,
+    start_ns: int,
+    end_ns: int,
+    *,
+    after: tuple[int, int] | None = None,
+    limit: int | None = None,
+) -> PointPage:
+    """Read a series' points in [start_ns, end_ns), ordered by time.
+
+    Args:
+        db: Connection to read with.
+        series_key: Key of the series.
+        value_type: The series' value type, which picks the value column.
+        start_ns: Start of the range, inclusive.
+        end_ns: End of the range, exclusive.
+        after: (time_ns, row_id) of the last point of the previous page.
+        limit: Most points to return; None for all.
+    """
+    column = {
+        ValueType.DOUBLE: "value_double",
+        ValueType.STRING: "value_string",
+    }.get(value_type, "value_int")
+    sql = (
+        f"SELECT time_ns, {column} AS value, rowid AS row_id FROM points "
+        "WHERE series_key = ? AND time_ns >= ? AND time_ns < ?"
+    )
+    params: list[object] = [series_key, start_ns, end_ns]
+    if after is not None:
+        sql += " AND (time_ns > ? OR (time_ns = ? AND rowid > ?))"
+        params += [after[0], after[0], after[1]]
+    sql += " ORDER BY time_ns, rowid"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    columns = db.execute(sql, params).fetchnumpy()
+    return PointPage(
+        np.asarray(columns["time_ns"], dtype=np.int64),
+        np.asarray(columns["value"]),
+        np.asarray(columns["row_id"], dtype=np.int64),
+    )
+
+
+def read_frames(
+    db: duckdb.DuckDBPyConnection, stream_key: int, start_ns: int, end_ns: int
+) -> list[StoredFrame]:
+    """Return frames with a sample in [start_ns, end_ns), by start time."""
+    names = {c.key: c for c in _channels(db, stream_key)}
+    rows = db.execute(
+        "SELECT f.start_time_ns, f.sample_interval_ns, f.sample_count, "
+        "l.encoding, l.layout, l.channel_keys, l.channel_units, l.scales, "
+        "l.offsets, f.samples FROM frames f JOIN frame_layouts l "
+        "USING (layout_key) WHERE f.stream_key = ? AND f.start_time_ns < ? "
+        "AND f.end_time_ns >= ? ORDER BY f.start_time_ns, f.frame_key",
+        [stream_key, end_ns, start_ns],
+    ).fetchall()
+    frames = []
+    for (
+        start,
+        interval,
+        count,
+        encoding,
+        layout,
+        keys,
+        units,
+        scales,
+        offsets,
+        data,
+    ) in rows:
+        specs = tuple(
+            ChannelSpec(names[key].name, unit, scale, offset)
+            for key, unit, scale, offset in zip(
+                keys, units, scales, offsets, strict=True
+            )
+        )
+        frames.append(
+            StoredFrame(start, interval, count, encoding, layout, specs, bytes(data))
+        )
+    return frames
+
+
+def frame_extents(
+    db: duckdb.DuckDBPyConnection, stream_key: int, start_ns: int, end_ns: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Return start, interval and sample count of frames overlapping a range."""
+    columns = db.execute(
+        "SELECT start_time_ns, sample_interval_ns, sample_count FROM frames "
+        "WHERE stream_key = ? AND start_time_ns < ? AND end_time_ns >= ?",
+        [stream_key, end_ns, start_ns],
+    ).fetchnumpy()
+    return (
+        np.asarray(columns["start_time_ns"], dtype=np.int64),
+        np.asarray(columns["sample_interval_ns"], dtype=np.int64),
+        np.asarray(columns["sample_count"], dtype=np.int64),
+    )
+
+
+def read_frame_stats(
+    db: duckdb.DuckDBPyConnection, channel_key: int, start_ns: int, end_ns: int
+) -> FrameStats:
+    """Return one channel's per-frame statistics for frames overlapping a range."""
+    columns = db.execute(
+        "SELECT start_time_ns, sample_interval_ns, sample_count, finite_count, "
+        "min_value, max_value, min_index, max_index, first_value, last_value, "
+        "sum_value, frame_key FROM frame_channel_stats WHERE channel_key = ? "
+        "AND start_time_ns < ? AND end_time_ns >= ? "
+        "ORDER BY start_time_ns, frame_key",
+        [channel_key, end_ns, start_ns],
+    ).fetchnumpy()
+    return FrameStats(
+        **{
+            name: _filled(columns[name], np.float64 if "value" in name else np.int64)
+            for name in FrameStats.__slots__
+        }
+    )
+
+
+def _filled(column: object, dtype: type[np.generic]) -> npt.NDArray[np.generic]:
+    """Turn a fetched column into a plain array, NULL as NaN or -1."""
+    fill = np.nan if dtype is np.float64 else -1
+    if isinstance(column, np.ma.MaskedArray):
+        return np.asarray(column.filled(fill), dtype=dtype)
+    return np.asarray(column, dtype=dtype)
+
+
+def list_device_events(
+    db: duckdb.DuckDBPyConnection,
+    device_id: str,
+    start_ns: int | None,
+    end_ns: int | None,
+    after: tuple[int, int] | None,
+    limit: int,
+) -> list[DeviceEventRow]:
+    """Return a device's status and alert events, oldest first.
+
+    Args:
+        db: Connection to read with.
+        device_id: Device id.
+        start_ns: Inclusive lower time bound, or None.
+        end_ns: Exclusive upper time bound, or None.
+        after: (time_ns, event_key) of the last event of the previous page.
+        limit: Most events to return.
+    """
+    sql = (
+        "SELECT x.event_key, x.time_ns, b.boot_id, e.sequence, x.kind, x.body "
+        "FROM device_events x JOIN devices d ON d.device_key = x.device_key "
+        "JOIN events e ON e.event_key = x.event_key "
+        "JOIN boots b ON b.boot_key = e.boot_key WHERE d.device_id = ?"
+    )
+    params: list[object] = [device_id]
+    if start_ns is not None:
+        sql += " AND x.time_ns >= ?"
+        params.append(start_ns)
+    if end_ns is not None:
+        sql += " AND x.time_ns < ?"
+        params.append(end_ns)
+    if after is not None:
+        sql += " AND (x.time_ns > ? OR (x.time_ns = ? AND x.event_key > ?))"
+        params += [after[0], after[0], after[1]]
+    sql += f" ORDER BY x.time_ns, x.event_key LIMIT {int(limit)}"
+    rows = db.execute(sql, params).fetchall()
+    return [
+        DeviceEventRow(key, time_ns, boot_id, int(sequence), kind, bytes(body))
+        for key, time_ns, boot_id, sequence, kind, body in rows
+    ]
