@@ -22,6 +22,9 @@ ENVIRONMENT: dict[str, str] = {
     "max_request_bytes": "AETUS_MAX_REQUEST_BYTES",
     "max_grpc_message_bytes": "AETUS_MAX_GRPC_MESSAGE_BYTES",
     "max_events_per_batch": "AETUS_MAX_EVENTS_PER_BATCH",
+    "max_future_time_s": "AETUS_MAX_FUTURE_TIME_S",
+    "stream_read_ahead_batches": "AETUS_STREAM_READ_AHEAD_BATCHES",
+    "shutdown_grace_s": "AETUS_SHUTDOWN_GRACE_S",
 }
 
 
@@ -45,6 +48,13 @@ class Settings:
         max_grpc_message_bytes: Largest gRPC message, in bytes, the server
             receives.
         max_events_per_batch: Most events in one ingest request or stream batch.
+        max_future_time_s: Maximum time, in seconds, by which a synchronised
+            event time may lie ahead of the server clock.
+        stream_read_ahead_batches: Batches of one ingest stream that the
+            server reads before earlier ones are durable. Past that, gRPC flow
+            control slows the client down.
+        shutdown_grace_s: Seconds that running calls get to finish at
+            shutdown before they are cancelled.
     """
 
     data_dir: Path = Path("data")
@@ -56,6 +66,9 @@ class Settings:
     max_request_bytes: int = 1_048_576
     max_grpc_message_bytes: int = 16 * 1_048_576
     max_events_per_batch: int = 50_000
+    max_future_time_s: int = 300
+    stream_read_ahead_batches: int = 8
+    shutdown_grace_s: int = 10
 
     @classmethod
     def load(
