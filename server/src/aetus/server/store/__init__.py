@@ -12,6 +12,7 @@ from aetus.server.store._reader import (
     StreamInfo,
 )
 from aetus.server.store._registry import UnknownDevice
+from aetus.server.store._series_reads import ChannelPage
 from aetus.server.store._store import EmbeddedStore, StoreClosed
 from aetus.server.store._writer import InvalidFrame
 
@@ -19,6 +20,7 @@ __all__ = [
     "SAMPLED",
     "SCALAR",
     "ChannelInfo",
+    "ChannelPage",
     "DeviceEventRow",
     "EmbeddedStore",
     "FrameDecodeError",

@@ -94,6 +94,8 @@ class ChannelSummary:
     maximum: float | None
     min_index: int | None
     max_index: int | None
+    first_index: int | None
+    last_index: int | None
     first: float | None
     last: float | None
     total: float
@@ -105,7 +107,7 @@ def summarize_channel(values: npt.NDArray[np.float64]) -> ChannelSummary:
     finite_count = int(finite.sum())
     if finite_count == 0:
         return ChannelSummary(
-            int(values.size), 0, None, None, None, None, None, None, 0.0
+            int(values.size), 0, None, None, None, None, None, None, None, None, 0.0
         )
     masked_low = np.where(finite, values, np.inf)
     masked_high = np.where(finite, values, -np.inf)
@@ -119,6 +121,8 @@ def summarize_channel(values: npt.NDArray[np.float64]) -> ChannelSummary:
         maximum=float(values[max_index]),
         min_index=min_index,
         max_index=max_index,
+        first_index=int(positions[0]),
+        last_index=int(positions[-1]),
         first=float(values[positions[0]]),
         last=float(values[positions[-1]]),
         total=float(values[finite].sum()),

@@ -75,7 +75,7 @@ def write_frames(
     db.executemany("INSERT INTO frames VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", frame_rows)
     db.executemany(
         "INSERT INTO frame_channel_stats VALUES "
-        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         stat_rows,
     )
     db.executemany(
@@ -97,6 +97,8 @@ def _summary_columns(values: npt.NDArray[np.float64]) -> list[object]:
         summary.maximum,
         summary.min_index,
         summary.max_index,
+        summary.first_index,
+        summary.last_index,
         summary.first,
         summary.last,
         summary.total,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -62,6 +63,7 @@ class PointPage:
 class StoredFrame:
     """One stored signal frame with what is needed to decode it."""
 
+    frame_key: int
     start_time_ns: int
     sample_interval_ns: int
     sample_count: int
@@ -86,6 +88,8 @@ class FrameStats:
     max_value: npt.NDArray[np.float64]
     min_index: npt.NDArray[np.int64]
     max_index: npt.NDArray[np.int64]
+    first_index: npt.NDArray[np.int64]
+    last_index: npt.NDArray[np.int64]
     first_value: npt.NDArray[np.float64]
     last_value: npt.NDArray[np.float64]
     sum_value: npt.NDArray[np.float64]
@@ -244,41 +248,71 @@ def read_points(
 
 
 def read_frames(
-    db: duckdb.DuckDBPyConnection, stream_key: int, start_ns: int, end_ns: int
+    db: duckdb.DuckDBPyConnection,
+    stream_key: int,
+    start_ns: int,
+    end_ns: int,
+    *,
+    after: tuple[int, int] | None = None,
+    limit: int | None = None,
 ) -> list[StoredFrame]:
-    """Return frames with a sample in [start_ns, end_ns), by start time."""
-    names = {c.key: c for c in _channels(db, stream_key)}
+    """Return frames with a sample in [start_ns, end_ns), by start time.
+
+    Args:
+        db: Connection to read with.
+        stream_key: Key of the signal stream.
+        start_ns: Start of the range, inclusive.
+        end_ns: End of the range, exclusive.
+        after: (start_time_ns, frame_key) of the last frame already read.
+        limit: Most frames to return; None for all.
+    """
+    where = "f.start_time_ns < ? AND f.end_time_ns >= ?"
+    params: list[object] = [stream_key, end_ns, start_ns]
+    if after is not None:
+        where += (
+            " AND (f.start_time_ns > ? OR (f.start_time_ns = ? AND f.frame_key > ?))"
+        )
+        params += [after[0], after[0], after[1]]
+    suffix = "" if limit is None else f" LIMIT {int(limit)}"
+    return _frames(db, where, params, suffix)
+
+
+def read_frames_by_key(
+    db: duckdb.DuckDBPyConnection, stream_key: int, frame_keys: npt.NDArray[np.int64]
+) -> list[StoredFrame]:
+    """Return the given frames of a stream, by start time."""
+    where = "f.frame_key IN (SELECT unnest(?::BIGINT[]))"
+    return _frames(db, where, [stream_key, frame_keys.tolist()], "")
+
+
+def _frames(
+    db: duckdb.DuckDBPyConnection, where: str, params: list[object], suffix: str
+) -> list[StoredFrame]:
+    stream_key = params[0]
+    assert isinstance(stream_key, int)
+    names = {c.key: c.name for c in _channels(db, stream_key)}
     rows = db.execute(
-        "SELECT f.start_time_ns, f.sample_interval_ns, f.sample_count, "
-        "l.encoding, l.layout, l.channel_keys, l.channel_units, l.scales, "
-        "l.offsets, f.samples FROM frames f JOIN frame_layouts l "
-        "USING (layout_key) WHERE f.stream_key = ? AND f.start_time_ns < ? "
-        "AND f.end_time_ns >= ? ORDER BY f.start_time_ns, f.frame_key",
-        [stream_key, end_ns, start_ns],
+        "SELECT f.frame_key, f.start_time_ns, f.sample_interval_ns, "
+        "f.sample_count, l.encoding, l.layout, l.channel_keys, l.channel_units, "
+        "l.scales, l.offsets, f.samples FROM frames f JOIN frame_layouts l "
+        f"USING (layout_key) WHERE f.stream_key = ? AND {where} "
+        f"ORDER BY f.start_time_ns, f.frame_key{suffix}",
+        params,
     ).fetchall()
-    frames = []
-    for (
-        start,
-        interval,
-        count,
-        encoding,
-        layout,
-        keys,
-        units,
-        scales,
-        offsets,
-        data,
-    ) in rows:
-        specs = tuple(
-            ChannelSpec(names[key].name, unit, scale, offset)
-            for key, unit, scale, offset in zip(
-                keys, units, scales, offsets, strict=True
-            )
-        )
-        frames.append(
-            StoredFrame(start, interval, count, encoding, layout, specs, bytes(data))
-        )
-    return frames
+    return [_stored_frame(row, names) for row in rows]
+
+
+def _stored_frame(row: tuple[Any, ...], names: dict[int, str]) -> StoredFrame:
+    key, start, interval, count, encoding, layout, keys, units, scales, offsets = row[
+        :10
+    ]
+    specs = tuple(
+        ChannelSpec(names[k], unit, scale, offset)
+        for k, unit, scale, offset in zip(keys, units, scales, offsets, strict=True)
+    )
+    return StoredFrame(
+        key, start, interval, count, encoding, layout, specs, bytes(row[10])
+    )
 
 
 def frame_extents(
@@ -303,7 +337,8 @@ def read_frame_stats(
     """Return one channel's per-frame statistics for frames overlapping a range."""
     columns = db.execute(
         "SELECT start_time_ns, sample_interval_ns, sample_count, finite_count, "
-        "min_value, max_value, min_index, max_index, first_value, last_value, "
+        "min_value, max_value, min_index, max_index, first_index, last_index, "
+        "first_value, last_value, "
         "sum_value, frame_key FROM frame_channel_stats WHERE channel_key = ? "
         "AND start_time_ns < ? AND end_time_ns >= ? "
         "ORDER BY start_time_ns, frame_key",

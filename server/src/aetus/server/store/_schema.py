@@ -142,6 +142,8 @@ CREATE TABLE IF NOT EXISTS frame_channel_stats (
     max_value DOUBLE,
     min_index INTEGER,
     max_index INTEGER,
+    first_index INTEGER,
+    last_index INTEGER,
     first_value DOUBLE,
     last_value DOUBLE,
     sum_value DOUBLE NOT NULL

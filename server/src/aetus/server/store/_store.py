@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+from aetus.server import downsample
 from aetus.server.records import (
     DeviceRow,
     Int64Array,
@@ -27,17 +28,17 @@ from aetus.server.records import (
     StoreError,
     WriteResult,
 )
-from aetus.server.store import _reader, _registry, _writer
+from aetus.server.store import _reader, _registry, _series_reads, _writer
 from aetus.server.store._keys import Keys, SeriesKey
 from aetus.server.store._reader import (
     ChannelInfo,
     DeviceEventRow,
-    FrameStats,
     PointPage,
     StoredFrame,
     StreamInfo,
 )
 from aetus.server.store._schema import SCHEMA_VERSION, TABLES
+from aetus.server.store._series_reads import ChannelPage
 
 logger = logging.getLogger(__name__)
 
@@ -338,19 +339,46 @@ class EmbeddedStore:
         with self._reader() as db:
             return _reader.read_frames(db, stream.key, start_ns, end_ns)
 
-    def frame_extents(
-        self, stream: StreamInfo, start_ns: int, end_ns: int
-    ) -> tuple[Int64Array, Int64Array, Int64Array]:
-        """Return start, interval and sample count of frames overlapping a range."""
+    def count_samples(self, stream: StreamInfo, start_ns: int, end_ns: int) -> int:
+        """Count a sampled stream's samples per channel in [start_ns, end_ns)."""
         with self._reader() as db:
-            return _reader.frame_extents(db, stream.key, start_ns, end_ns)
+            return _series_reads.count_samples(db, stream, start_ns, end_ns)
 
-    def read_frame_stats(
-        self, channel: ChannelInfo, start_ns: int, end_ns: int
-    ) -> FrameStats:
-        """Return one channel's per-frame statistics for frames overlapping a range."""
+    def scalar_envelope(
+        self, stream: StreamInfo, edges: Int64Array
+    ) -> downsample.Envelope:
+        """Reduce a numeric scalar stream to the buckets between ``edges``."""
         with self._reader() as db:
-            return _reader.read_frame_stats(db, channel.key, start_ns, end_ns)
+            return _series_reads.scalar_envelope(db, stream, edges)
+
+    def channel_envelope(
+        self, stream: StreamInfo, channel: ChannelInfo, edges: Int64Array
+    ) -> downsample.Envelope:
+        """Reduce one channel of a sampled stream to the buckets between ``edges``."""
+        with self._reader() as db:
+            return _series_reads.channel_envelope(db, stream, channel, edges)
+
+    def channel_page(
+        self,
+        stream: StreamInfo,
+        channels: list[str],
+        start_ns: int,
+        end_ns: int,
+        limit: int,
+    ) -> ChannelPage:
+        """Read up to ``limit`` decoded samples per channel from a range.
+
+        Args:
+            stream: A sampled stream.
+            channels: Names of the channels to read.
+            start_ns: Start of the range, inclusive.
+            end_ns: End of the range, exclusive.
+            limit: Most samples per channel.
+        """
+        with self._reader() as db:
+            return _series_reads.channel_page(
+                db, stream, channels, start_ns, end_ns, limit
+            )
 
     def list_device_events(
         self,

@@ -1,0 +1,242 @@
+"""Reads that reduce a stream: envelopes and pages of decoded channel samples."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import numpy.typing as npt
+from aetus.server import downsample
+from aetus.server.records import ValueType
+from aetus.server.store import _reader
+from aetus.server.store._codec import decode_samples
+from aetus.server.store._reader import ChannelInfo, StoredFrame, StreamInfo
+
+Int64Array = npt.NDArray[np.int64]
+Float64Array = npt.NDArray[np.float64]
+
+# Largest number of scalar points held in memory at once while building an
+# envelope; longer ranges are read in time chunks of about this size.
+SCALAR_CHUNK_POINTS = 500_000
+# Frames fetched per query while filling a page of raw samples.
+FRAMES_PER_FETCH = 256
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelPage:
+    """Decoded samples of the channels read, cut at a common time.
+
+    ``next_after_ns`` is the time of the last sample in the page when more
+    samples follow in the range, else None.
+    """
+
+    times: dict[str, Int64Array]
+    values: dict[str, Float64Array]
+    next_after_ns: int | None
+
+
+def scalar_envelope(
+    db: duckdb.DuckDBPyConnection, stream: StreamInfo, edges: Int64Array
+) -> downsample.Envelope:
+    """Reduce a numeric scalar stream to buckets, reading in bounded chunks."""
+    total = _reader.count_points(db, stream.key, int(edges[0]), int(edges[-1]))
+    chunks = max(1, -(-total // SCALAR_CHUNK_POINTS))
+    bounds = np.unique(np.linspace(0, len(edges) - 1, chunks + 1).astype(np.int64))
+    parts = []
+    for low, high in itertools.pairwise(bounds):
+        sub_edges = edges[low : high + 1]
+        page = _reader.read_points(
+            db, stream.key, stream.value_type, int(sub_edges[0]), int(sub_edges[-1])
+        )
+        values = np.asarray(page.values, dtype=np.float64)
+        parts.append(downsample.envelope(page.time_ns, values, sub_edges))
+    return _join_envelopes(parts, edges)
+
+
+def _join_envelopes(
+    parts: list[downsample.Envelope], edges: Int64Array
+) -> downsample.Envelope:
+    """Concatenate envelopes of consecutive, disjoint bucket ranges."""
+    if len(parts) == 1:
+        return parts[0]
+    fields = {
+        name: np.concatenate([getattr(part, name) for part in parts])
+        for name in downsample.Envelope.__slots__
+        if name != "edges"
+    }
+    return downsample.Envelope(edges=edges, **fields)
+
+
+def channel_envelope(
+    db: duckdb.DuckDBPyConnection,
+    stream: StreamInfo,
+    channel: ChannelInfo,
+    edges: Int64Array,
+) -> downsample.Envelope:
+    """Reduce one channel of a sampled stream to buckets.
+
+    A frame whose samples all fall in one bucket contributes its stored
+    summary; only frames that cross a bucket edge or the range's ends are
+    decoded. The result equals reducing every decoded sample.
+    """
+    stats = _reader.read_frame_stats(db, channel.key, int(edges[0]), int(edges[-1]))
+    last_ns = stats.start_time_ns + (stats.sample_count - 1) * stats.sample_interval_ns
+    first_bucket = np.searchsorted(edges, stats.start_time_ns, side="right") - 1
+    last_bucket = np.searchsorted(edges, last_ns, side="right") - 1
+    whole = (
+        (first_bucket == last_bucket)
+        & (first_bucket >= 0)
+        & (last_bucket < len(edges) - 1)
+    )
+
+    parts = [_summary_items(stats, np.flatnonzero(whole))]
+    split = stats.frame_key[~whole]
+    if len(split):
+        frames = _reader.read_frames_by_key(db, stream.key, split)
+        times, values = _decode_channel(frames, channel.name)
+        parts.append(downsample.sample_items(times, values))
+    return downsample.reduce_items(downsample.concat_items(parts), edges)
+
+
+def _summary_items(stats: _reader.FrameStats, rows: Int64Array) -> downsample.Items:
+    start = stats.start_time_ns[rows]
+    interval = stats.sample_interval_ns[rows]
+
+    def at(index: Int64Array) -> Int64Array:
+        return start + np.maximum(index[rows], 0) * interval
+
+    return downsample.Items(
+        time_ns=start,
+        count=stats.sample_count[rows],
+        finite_count=stats.finite_count[rows],
+        minimum=stats.min_value[rows],
+        min_time_ns=at(stats.min_index),
+        maximum=stats.max_value[rows],
+        max_time_ns=at(stats.max_index),
+        first=stats.first_value[rows],
+        first_time_ns=at(stats.first_index),
+        last=stats.last_value[rows],
+        last_time_ns=at(stats.last_index),
+        total=np.nan_to_num(stats.sum_value[rows]),
+    )
+
+
+def _decode_channel(
+    frames: list[StoredFrame], name: str
+) -> tuple[Int64Array, Float64Array]:
+    """Decode one channel from frames; frames without the channel are skipped."""
+    times: list[Int64Array] = []
+    values: list[Float64Array] = []
+    for frame in frames:
+        names = [channel.name for channel in frame.channels]
+        if name not in names:
+            continue
+        decoded = _decode(frame)
+        times.append(_sample_times(frame))
+        values.append(decoded[names.index(name)])
+    if not times:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    return np.concatenate(times), np.concatenate(values)
+
+
+def _decode(frame: StoredFrame) -> Float64Array:
+    return decode_samples(
+        frame.samples, frame.encoding, frame.layout, frame.sample_count, frame.channels
+    )
+
+
+def _sample_times(frame: StoredFrame) -> Int64Array:
+    steps = np.arange(frame.sample_count, dtype=np.int64)
+    return frame.start_time_ns + steps * frame.sample_interval_ns
+
+
+def count_samples(
+    db: duckdb.DuckDBPyConnection, stream: StreamInfo, start_ns: int, end_ns: int
+) -> int:
+    """Count samples per channel with start_ns <= time < end_ns, from frame extents."""
+    starts, intervals, counts = _reader.frame_extents(db, stream.key, start_ns, end_ns)
+    if len(starts) == 0:
+        return 0
+    first = np.maximum(0, -((starts - start_ns) // intervals))
+    stop = np.minimum(counts, -(-(end_ns - starts) // intervals))
+    return int(np.maximum(0, stop - first).sum())
+
+
+def channel_page(
+    db: duckdb.DuckDBPyConnection,
+    stream: StreamInfo,
+    names: list[str],
+    start_ns: int,
+    end_ns: int,
+    limit: int,
+) -> ChannelPage:
+    """Read up to ``limit`` raw samples per channel from [start_ns, end_ns).
+
+    The page ends at a common time for every channel, so the next page
+    starts right after ``next_after_ns``.
+    """
+    times: dict[str, list[Int64Array]] = {name: [] for name in names}
+    values: dict[str, list[Float64Array]] = {name: [] for name in names}
+    axis: list[Int64Array] = []
+    after: tuple[int, int] | None = None
+    while sum(len(t) for t in axis) <= limit:
+        frames = _reader.read_frames(
+            db, stream.key, start_ns, end_ns, after=after, limit=FRAMES_PER_FETCH
+        )
+        for frame in frames:
+            _add_frame(frame, names, start_ns, end_ns, times, values, axis)
+        if len(frames) < FRAMES_PER_FETCH:
+            break
+        after = (frames[-1].start_time_ns, frames[-1].frame_key)
+    return _cut_page(times, values, axis, limit)
+
+
+def _add_frame(
+    frame: StoredFrame,
+    names: list[str],
+    start_ns: int,
+    end_ns: int,
+    times: dict[str, list[Int64Array]],
+    values: dict[str, list[Float64Array]],
+    axis: list[Int64Array],
+) -> None:
+    stamps = _sample_times(frame)
+    keep = (stamps >= start_ns) & (stamps < end_ns)
+    if not keep.any():
+        return
+    decoded = _decode(frame)
+    frame_names = [channel.name for channel in frame.channels]
+    axis.append(stamps[keep])
+    for name in names:
+        if name in frame_names:
+            times[name].append(stamps[keep])
+            values[name].append(decoded[frame_names.index(name)][keep])
+
+
+def _cut_page(
+    times: dict[str, list[Int64Array]],
+    values: dict[str, list[Float64Array]],
+    axis: list[Int64Array],
+    limit: int,
+) -> ChannelPage:
+    all_times = np.unique(np.concatenate(axis)) if axis else np.zeros(0, np.int64)
+    cutoff = int(all_times[limit - 1]) if len(all_times) > limit else None
+    out_times: dict[str, Int64Array] = {}
+    out_values: dict[str, Float64Array] = {}
+    for name in times:
+        stamps = np.concatenate(times[name]) if times[name] else np.zeros(0, np.int64)
+        samples = np.concatenate(values[name]) if values[name] else np.zeros(0)
+        order = np.argsort(stamps, kind="stable")
+        stamps, samples = stamps[order], samples[order]
+        if cutoff is not None:
+            keep = stamps <= cutoff
+            stamps, samples = stamps[keep], samples[keep]
+        out_times[name], out_values[name] = stamps, samples
+    return ChannelPage(out_times, out_values, cutoff)
+
+
+def numeric(value_type: ValueType) -> bool:
+    """Return whether a scalar value type can be reduced to an envelope."""
+    return value_type != ValueType.STRING
