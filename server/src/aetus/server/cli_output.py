@@ -1,0 +1,179 @@
+"""Terminal output of the ``aetus`` client commands: tables, CSV and times."""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TextIO
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from aetus.sdk import StreamData
+
+__all__ = [
+    "TimeArgumentError",
+    "format_time_ns",
+    "parse_time",
+    "print_devices",
+    "print_stream_data",
+    "print_streams",
+]
+
+_RELATIVE = re.compile(r"^-(\d+(?:\.\d+)?)(s|m|h|d)$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+
+
+class TimeArgumentError(ValueError):
+    """A time flag holds text that is not a time."""
+
+
+def parse_time(text: str | None, flag: str, now_ns: int | None = None) -> int | None:
+    """Parse an ISO 8601 time with a zone, or ``-<n>s|m|h|d`` before now, to ns.
+
+    Raises:
+        TimeArgumentError: The text is neither form, or has no zone.
+    """
+    if text is None:
+        return None
+    relative = _RELATIVE.match(text.strip())
+    if relative:
+        now = time.time_ns() if now_ns is None else now_ns
+        seconds = float(relative.group(1)) * _SECONDS[relative.group(2)]
+        return now - round(seconds * 1e9)
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise TimeArgumentError(
+            f"{flag} {text!r} is not a time; use ISO 8601 such as "
+            "2026-05-01T12:00:00Z, or -30s, -5m, -2h, -1d"
+        ) from None
+    if moment.tzinfo is None:
+        raise TimeArgumentError(
+            f"{flag} {text!r} has no time zone; add Z or an offset such as +02:00"
+        )
+    whole_seconds = math.floor(moment.timestamp())
+    return whole_seconds * 1_000_000_000 + moment.microsecond * 1000
+
+
+def format_time_ns(time_ns: int) -> str:
+    """Format ns since the epoch as ISO 8601 UTC with nanoseconds."""
+    text = np.datetime_as_string(np.datetime64(int(time_ns), "ns"), unit="ns")
+    return f"{text}Z"
+
+
+def print_streams(streams: Sequence[Any], out: TextIO, *, as_csv: bool) -> None:
+    """Print a device's streams: name, kind, unit or channels, points, rate."""
+    rows = [["stream", "kind", "unit", "points", "first", "last", "rate_hz"]]
+    for stream in streams:
+        kind = "sampled" if stream.kind == 2 else "scalar"
+        unit = stream.unit or ",".join(
+            f"{channel.name}[{channel.unit}]" for channel in stream.channels
+        )
+        first = format_time_ns(stream.first_time.ToNanoseconds())
+        last = format_time_ns(stream.last_time.ToNanoseconds())
+        rate = f"{stream.nominal_rate_hz:g}" if stream.nominal_rate_hz else ""
+        rows.append(
+            [stream.name, kind, unit, str(stream.point_count), first, last, rate]
+        )
+    _emit(rows, out, as_csv)
+
+
+def print_devices(devices: Sequence[Any], out: TextIO) -> None:
+    """Print registered devices, one row each."""
+    rows = [
+        ["device_id", "hardware_id", "model", "site", "token", "last_seen", "events"]
+    ]
+    for device in devices:
+        token = {1: "active", 2: "revoked"}.get(device.token_state, "unknown")
+        seen = ""
+        if device.HasField("last_seen_time"):
+            seen = format_time_ns(device.last_seen_time.ToNanoseconds())
+        rows.append(
+            [
+                device.device_id,
+                device.hardware_id,
+                device.model,
+                device.site,
+                token,
+                seen,
+                str(device.event_count),
+            ]
+        )
+    _emit(rows, out, as_csv=False)
+
+
+def print_stream_data(data: StreamData, out: TextIO, *, as_csv: bool) -> None:
+    """Print raw points (one column per channel) or envelope buckets."""
+    if data.mode == "envelope":
+        _emit(_bucket_rows(data), out, as_csv)
+    else:
+        _emit(_point_rows(data), out, as_csv)
+
+
+def _point_rows(data: StreamData) -> list[list[str]]:
+    series = list(data.series.values())
+    names = [item.channel or data.stream.name for item in series]
+    rows = [["time", *names]]
+    if not series:
+        return rows
+    # Channels of one signal stream share their sample times, so they line up
+    # by index. A channel that differs is printed below the others.
+    aligned = all(np.array_equal(item.times, series[0].times) for item in series)
+    groups = [series] if aligned else [[item] for item in series]
+    for group in groups:
+        for index in range(len(group[0])):
+            row = [format_time_ns(int(group[0].times_ns[index]))]
+            for item in series:
+                row.append(_cell(item, index) if item in group else "")
+            rows.append(row)
+    return rows
+
+
+def _cell(series: Any, index: int) -> str:
+    if bool(series.gaps[index]):
+        return "gap"
+    value = series.values[index]
+    if isinstance(value, float | np.floating):
+        return repr(float(value))
+    return str(value)
+
+
+def _bucket_rows(data: StreamData) -> list[list[str]]:
+    rows = [["channel", "start", "end", "count", "min", "max", "mean"]]
+    for name, series in data.series.items():
+        for index in range(len(series)):
+            rows.append(
+                [
+                    name or data.stream.name,
+                    format_time_ns(int(series.start_times[index].view(np.int64))),
+                    format_time_ns(int(series.end_times[index].view(np.int64))),
+                    str(int(series.counts[index])),
+                    _number(series.mins[index]),
+                    _number(series.maxs[index]),
+                    _number(series.means[index]),
+                ]
+            )
+    return rows
+
+
+def _number(value: float) -> str:
+    return "" if math.isnan(value) else repr(float(value))
+
+
+def _emit(rows: list[list[str]], out: TextIO, as_csv: bool) -> None:
+    if as_csv:
+        csv.writer(out, lineterminator="\n").writerows(rows)
+        return
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for row in rows:
+        out.write(
+            "  ".join(
+                cell.ljust(width) for cell, width in zip(row, widths, strict=True)
+            ).rstrip()
+        )
+        out.write("\n")
