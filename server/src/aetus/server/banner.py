@@ -1,0 +1,94 @@
+"""What ``aetus up`` prints once it serves: addresses, tokens and first commands."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import TextIO
+
+from aetus.server.config import Settings
+from aetus.server.credentials import admin_token_path, device_token_path
+from aetus.server.demo import DEMO_DEVICE_ID
+
+__all__ = ["first_commands", "print_banner"]
+
+
+def print_banner(
+    settings: Settings,
+    out: TextIO,
+    *,
+    demo: bool,
+    new_demo_token: str | None = None,
+) -> None:
+    """Print the addresses, the credential files and ready-to-paste commands.
+
+    Args:
+        settings: Settings with the addresses actually bound.
+        out: Where to print.
+        demo: Whether the demo device runs.
+        new_demo_token: The demo device's token when it was issued at this
+            start; it is printed this one time.
+    """
+    admin_file = admin_token_path(settings.data_dir)
+    rows = [
+        ("Front door (HTTP/JSON, protobuf, gRPC)", f"http://{settings.http_address}"),
+        ("gRPC server", settings.grpc_address),
+        ("Envoy admin (loopback only)", f"http://{settings.envoy_admin_address}"),
+        ("Data folder", str(settings.data_dir)),
+        ("Admin token file", str(admin_file)),
+    ]
+    if demo:
+        token_file = device_token_path(settings.data_dir, DEMO_DEVICE_ID)
+        rows.append((f"Device {DEMO_DEVICE_ID} token file", str(token_file)))
+    width = max(len(label) for label, _ in rows)
+    lines = ["", "AETUS is running.", ""]
+    lines += [f"  {label.ljust(width)}  {value}" for label, value in rows]
+    if new_demo_token is not None:
+        lines += [
+            "",
+            f"Provisioned the demo device {DEMO_DEVICE_ID}. Its token, shown only "
+            "now and kept in the file above:",
+            f"  {new_demo_token}",
+        ]
+    lines += ["", "Try it:"]
+    lines += ["  " + command for command in first_commands(settings)]
+    lines += ["", "Ctrl-C stops everything.", ""]
+    out.write("\n".join(lines))
+    out.flush()
+
+
+def first_commands(settings: Settings) -> list[str]:
+    """Return grpcurl and curl commands that work against this stack."""
+    admin = shlex.quote(str(admin_token_path(settings.data_dir)))
+    device = shlex.quote(str(device_token_path(settings.data_dir, DEMO_DEVICE_ID)))
+    grpc = settings.grpc_address
+    front = f"http://{settings.http_address}"
+    batch = {
+        "events": [
+            {
+                "device_id": DEMO_DEVICE_ID,
+                "boot_id": "curl-boot-1",
+                "sequence": "1",
+                "metrics": {
+                    "metrics": [
+                        {
+                            "name": "env/temperature",
+                            "unit": "degC",
+                            "double_value": 21.5,
+                        }
+                    ]
+                },
+            }
+        ]
+    }
+    body = shlex.quote(json.dumps(batch, separators=(",", ":")))
+    return [
+        f"grpcurl -plaintext {grpc} list",
+        f'grpcurl -plaintext -H "authorization: Bearer $(cat {admin})" '
+        f'-d \'{{"device_id": "{DEMO_DEVICE_ID}"}}\' '
+        f"{grpc} aetus.query.v1.QueryService/ListStreams",
+        f'curl -sS -H "authorization: Bearer $(cat {admin})" '
+        f"{front}/v1/devices/{DEMO_DEVICE_ID}/streams",
+        f'curl -sS -X POST -H "authorization: Bearer $(cat {device})" '
+        f"-H 'content-type: application/json' -d {body} {front}/v1/ingest",
+    ]

@@ -1,0 +1,229 @@
+"""``aetus serve`` and ``aetus up``: start the parts, show where they are, stop.
+
+``aetus up`` starts, in this order: the gRPC server in this process, Envoy as
+a child process, and the demo device, which streams to the server over the
+SDK's bidi stream. On Ctrl-C or SIGTERM it stops them in reverse order: the
+demo device first sends what it has and waits for the acks, then Envoy stops,
+then the server stops after its in-flight calls, so every event that was
+acknowledged is durable when the command returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import signal
+import socket
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import TextIO
+
+from aetus.sdk import AsyncClient, StreamResult
+from aetus.server import app, banner
+from aetus.server.cli_client import provision_device
+from aetus.server.config import ENVIRONMENT, Settings
+from aetus.server.credentials import (
+    device_token_path,
+    read_token_file,
+    write_token_file,
+)
+from aetus.server.demo import DEMO_DEVICE_ID, DEMO_HARDWARE_ID, DemoDevice
+from aetus.server.envoy import EnvoyError, EnvoyProcess, split_address
+
+__all__ = ["PortInUseError", "check_ports", "run_server_only", "run_stack"]
+
+logger = logging.getLogger(__name__)
+
+
+class PortInUseError(Exception):
+    """A configured address is taken; the message names the setting to change."""
+
+
+def check_ports(settings: Settings, names: tuple[str, ...]) -> None:
+    """Bind each configured address once to find a taken port before starting.
+
+    Port 0 is skipped, since the system picks a free port for it.
+
+    Raises:
+        PortInUseError: An address is in use or cannot be bound.
+    """
+    for name in names:
+        address = getattr(settings, name)
+        host, port = split_address(address, name)
+        if port == 0:
+            continue
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                raise PortInUseError(_port_message(name, address, exc)) from exc
+
+
+def _port_message(name: str, address: str, exc: OSError) -> str:
+    flag = "--" + name.replace("_", "-")
+    fix = f"choose another with {flag} or {ENVIRONMENT[name]}"
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {address} ({name}) is already in use; stop what uses it or {fix}"
+    return f"cannot listen on {address} ({name}): {exc.strerror}; {fix}"
+
+
+async def run_server_only(settings: Settings, out: TextIO = sys.stdout) -> int:
+    """Run the gRPC server until SIGINT or SIGTERM; return the exit status."""
+    try:
+        check_ports(settings, ("grpc_address",))
+    except PortInUseError as exc:
+        print(f"aetus serve: {exc}", file=sys.stderr)
+        return 1
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    with _signal_handlers(loop, stop):
+        server = await app.start_server(settings)
+        try:
+            out.write(f"AETUS gRPC server on {server.address}; Ctrl-C stops it.\n")
+            out.flush()
+            await _wait_for(stop)
+        finally:
+            await server.stop(settings.shutdown_grace_s)
+    return 0
+
+
+@dataclass
+class _Parts:
+    """What ``aetus up`` started, so that it can stop each part."""
+
+    server: app.RunningServer
+    envoy: EnvoyProcess | None = None
+    demo_device: DemoDevice | None = None
+    demo_client: AsyncClient | None = None
+    demo_run: asyncio.Task[StreamResult] | None = None
+
+
+async def run_stack(
+    settings: Settings, *, demo: bool = True, out: TextIO = sys.stdout
+) -> int:
+    """Run server, Envoy and demo device until SIGINT or SIGTERM.
+
+    Returns:
+        0 after a clean stop, 1 when a part failed to start.
+    """
+    names = ("grpc_address", "http_address", "envoy_admin_address")
+    try:
+        check_ports(settings, names)
+    except PortInUseError as exc:
+        print(f"aetus up: {exc}", file=sys.stderr)
+        return 1
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    # The handlers stay installed until everything has stopped, so a second
+    # Ctrl-C cannot interrupt the shutdown halfway.
+    with _signal_handlers(loop, stop):
+        parts = _Parts(await app.start_server(settings))
+        try:
+            await _start_front_door_and_demo(parts, settings, demo, out)
+            await _wait_for(stop, parts.demo_run)
+        except EnvoyError as exc:
+            print(f"aetus up: Envoy failed to start: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            await _stop(parts, settings, out)
+    return 0
+
+
+async def _start_front_door_and_demo(
+    parts: _Parts, settings: Settings, demo: bool, out: TextIO
+) -> None:
+    live = replace(settings, grpc_address=parts.server.address)
+    parts.envoy = await asyncio.to_thread(EnvoyProcess.start, live)
+    live = replace(
+        live,
+        http_address=parts.envoy.http_address,
+        envoy_admin_address=parts.envoy.admin_address,
+    )
+    new_token = await _start_demo(parts, live) if demo else None
+    banner.print_banner(live, out, demo=demo, new_demo_token=new_token)
+
+
+async def _start_demo(parts: _Parts, settings: Settings) -> str | None:
+    """Start the demo device, provisioning it on first start.
+
+    Returns:
+        The demo device's token when it was issued at this start, else None.
+    """
+    token_path = device_token_path(settings.data_dir, DEMO_DEVICE_ID)
+    new_token = None
+    if token_path.is_file():
+        token = read_token_file(token_path)
+    else:
+        admin = parts.server.admin_token
+        async with AsyncClient(settings.grpc_address, token=admin) as admin_client:
+            _, token = await provision_device(
+                admin_client,
+                DEMO_HARDWARE_ID,
+                device_id=DEMO_DEVICE_ID,
+                model="host",
+                site="demo",
+            )
+        write_token_file(token_path, token)
+        new_token = token
+    parts.demo_client = AsyncClient(settings.grpc_address, token=token)
+    parts.demo_device = DemoDevice(parts.demo_client)
+    parts.demo_run = asyncio.create_task(parts.demo_device.run(), name="aetus-demo")
+    return new_token
+
+
+async def _wait_for(
+    stop: asyncio.Event, watched: asyncio.Task[StreamResult] | None = None
+) -> None:
+    """Return when ``stop`` is set, or when ``watched`` ends on its own."""
+    stop_wait = asyncio.create_task(stop.wait())
+    waiters: set[asyncio.Future[object]] = {stop_wait}
+    if watched is not None:
+        waiters.add(watched)  # type: ignore[arg-type]  # either task ends the wait
+    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    stop_wait.cancel()
+    if watched is not None and watched.done() and not stop.is_set():
+        logger.error("Demo device ended early: %r", watched.exception())
+
+
+@contextmanager
+def _signal_handlers(
+    loop: asyncio.AbstractEventLoop, stop: asyncio.Event
+) -> Iterator[None]:
+    def request_stop(number: int) -> None:
+        if stop.is_set():
+            logger.warning("Already stopping; waiting for the last acks")
+        else:
+            logger.info("Received %s; stopping", signal.Signals(number).name)
+        stop.set()
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, request_stop, number)
+    try:
+        yield
+    finally:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(number)
+
+
+async def _stop(parts: _Parts, settings: Settings, out: TextIO) -> None:
+    """Stop the demo device (after its last acks), then Envoy, then the server."""
+    out.write("Stopping the demo device, Envoy and the server...\n")
+    out.flush()
+    if parts.demo_device is not None and parts.demo_run is not None:
+        parts.demo_device.stop()
+        try:
+            await parts.demo_run
+        except Exception:
+            logger.exception("Demo device failed while stopping")
+    if parts.demo_client is not None:
+        await parts.demo_client.close()
+    if parts.envoy is not None:
+        await asyncio.to_thread(parts.envoy.stop)
+    await parts.server.stop(settings.shutdown_grace_s)
+    out.write("Stopped. Every acknowledged event is stored.\n")
+    out.flush()
