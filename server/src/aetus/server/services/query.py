@@ -314,7 +314,7 @@ def stream_message(stream: StreamInfo) -> pb.Stream:
         kind=pb.STREAM_KIND_SAMPLED
         if stream.kind == SAMPLED
         else pb.STREAM_KIND_SCALAR,
-        value_type=int(stream.value_type),
+        value_type=pb.ValueType.Name(int(stream.value_type)),
         unit=stream.unit,
         channels=[pb.Channel(name=c.name, unit=c.unit) for c in stream.channels],
         point_count=stream.point_count,
@@ -492,7 +492,7 @@ def _optional_time(
             f"{field}.nanos {stamp.nanos} is out of range; use 0 to 999999999",
             field=f"{field}.nanos",
         )
-    nanos = stamp.seconds * 1_000_000_000 + stamp.nanos
+    nanos = int(stamp.seconds) * 1_000_000_000 + int(stamp.nanos)
     if not MIN_TIME_NS <= nanos <= MAX_TIME_NS:
         raise invalid_argument(
             f"{field} {stamp.seconds}s is outside the supported years 1678 to "
@@ -515,7 +515,7 @@ def _check_order(start_ns: int | None, end_ns: int | None) -> None:
 
 
 def _iso(time_ns: int) -> str:
-    return _timestamp(time_ns).ToJsonString()
+    return str(_timestamp(time_ns).ToJsonString())
 
 
 def _channels(stream: StreamInfo, requested: list[str]) -> list[str]:

@@ -345,19 +345,35 @@ def read_frame_stats(
         [channel_key, end_ns, start_ns],
     ).fetchnumpy()
     return FrameStats(
-        **{
-            name: _filled(columns[name], np.float64 if "value" in name else np.int64)
-            for name in FrameStats.__slots__
-        }
+        start_time_ns=_ints(columns["start_time_ns"]),
+        sample_interval_ns=_ints(columns["sample_interval_ns"]),
+        sample_count=_ints(columns["sample_count"]),
+        finite_count=_ints(columns["finite_count"]),
+        min_value=_floats(columns["min_value"]),
+        max_value=_floats(columns["max_value"]),
+        min_index=_ints(columns["min_index"]),
+        max_index=_ints(columns["max_index"]),
+        first_index=_ints(columns["first_index"]),
+        last_index=_ints(columns["last_index"]),
+        first_value=_floats(columns["first_value"]),
+        last_value=_floats(columns["last_value"]),
+        sum_value=_floats(columns["sum_value"]),
+        frame_key=_ints(columns["frame_key"]),
     )
 
 
-def _filled(column: object, dtype: type[np.generic]) -> npt.NDArray[np.generic]:
-    """Turn a fetched column into a plain array, NULL as NaN or -1."""
-    fill = np.nan if dtype is np.float64 else -1
+def _ints(column: object) -> npt.NDArray[np.int64]:
+    """Turn a fetched integer column into an array, NULL as -1."""
     if isinstance(column, np.ma.MaskedArray):
-        return np.asarray(column.filled(fill), dtype=dtype)
-    return np.asarray(column, dtype=dtype)
+        column = column.filled(-1)
+    return np.asarray(column, dtype=np.int64)
+
+
+def _floats(column: object) -> npt.NDArray[np.float64]:
+    """Turn a fetched float column into an array, NULL as NaN."""
+    if isinstance(column, np.ma.MaskedArray):
+        column = column.filled(np.nan)
+    return np.asarray(column, dtype=np.float64)
 
 
 def list_device_events(

@@ -105,7 +105,8 @@ def _summary_items(stats: _reader.FrameStats, rows: Int64Array) -> downsample.It
     interval = stats.sample_interval_ns[rows]
 
     def at(index: Int64Array) -> Int64Array:
-        return start + np.maximum(index[rows], 0) * interval
+        steps: Int64Array = np.maximum(index[rows], 0)
+        return start + steps * interval
 
     return downsample.Items(
         time_ns=start,

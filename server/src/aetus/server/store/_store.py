@@ -22,10 +22,12 @@ from pathlib import Path
 import duckdb
 from aetus.server import downsample
 from aetus.server.records import (
+    ChannelSpec,
     DeviceRow,
     Int64Array,
     NormalizedBatch,
     StoreError,
+    ValueType,
     WriteResult,
 )
 from aetus.server.store import _reader, _registry, _series_reads, _writer
@@ -447,7 +449,7 @@ class EmbeddedStore:
         ).fetchall():
             keys.series.put(
                 (device_key, name),
-                SeriesKey(key, _writer.ValueType(value_type)),
+                SeriesKey(key, ValueType(value_type)),
                 pending=False,
             )
         self._load_signal_keys()
@@ -473,7 +475,7 @@ class EmbeddedStore:
                 row
             )
             specs = tuple(
-                _reader.ChannelSpec(names[k], u, s, o)
+                ChannelSpec(names[k], u, s, o)
                 for k, u, s, o in zip(channel_keys, units, scales, offsets, strict=True)
             )
             keys.layouts.put((stream_key, encoding, layout, specs), key, pending=False)
