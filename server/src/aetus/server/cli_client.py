@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Awaitable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
 from aetus.server import cli_output
 from aetus.server.credentials import (
@@ -38,7 +38,8 @@ class CommandError(Exception):
     """A command cannot run; the message says why and what to change."""
 
 
-Subcommands = argparse._SubParsersAction  # type: ignore[type-arg]  # private argparse type
+# The type of ``add_subparsers()``, which argparse exposes only under this name.
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def add_client_commands(commands: Subcommands) -> None:

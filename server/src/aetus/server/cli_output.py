@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
+from aetus.sdk import EnvelopeSeries, Series
 
 if TYPE_CHECKING:
     from aetus.sdk import StreamData
@@ -116,7 +117,7 @@ def print_stream_data(data: StreamData, out: TextIO, *, as_csv: bool) -> None:
 
 
 def _point_rows(data: StreamData) -> list[list[str]]:
-    series = list(data.series.values())
+    series = [item for item in data.series.values() if isinstance(item, Series)]
     names = [item.channel or data.stream.name for item in series]
     rows = [["time", *names]]
     if not series:
@@ -146,6 +147,8 @@ def _cell(series: Any, index: int) -> str:
 def _bucket_rows(data: StreamData) -> list[list[str]]:
     rows = [["channel", "start", "end", "count", "min", "max", "mean"]]
     for name, series in data.series.items():
+        if not isinstance(series, EnvelopeSeries):
+            continue
         for index in range(len(series)):
             rows.append(
                 [

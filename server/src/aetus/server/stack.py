@@ -19,7 +19,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import TextIO
+from typing import Any, TextIO
 
 from aetus.sdk import AsyncClient, StreamResult
 from aetus.server import app, banner
@@ -181,9 +181,9 @@ async def _wait_for(
 ) -> None:
     """Return when ``stop`` is set, or when ``watched`` ends on its own."""
     stop_wait = asyncio.create_task(stop.wait())
-    waiters: set[asyncio.Future[object]] = {stop_wait}
+    waiters: set[asyncio.Future[Any]] = {stop_wait}
     if watched is not None:
-        waiters.add(watched)  # type: ignore[arg-type]  # either task ends the wait
+        waiters.add(watched)
     await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     stop_wait.cancel()
     if watched is not None and watched.done() and not stop.is_set():
