@@ -101,29 +101,49 @@ class ChannelSummary:
     total: float
 
 
-def summarize_channel(values: npt.NDArray[np.float64]) -> ChannelSummary:
-    """Summarise one decoded channel of a frame."""
+def summarize_channels(values: npt.NDArray[np.float64]) -> list[ChannelSummary]:
+    """Summarise each row (channel) of a decoded frame."""
     finite = np.isfinite(values)
-    finite_count = int(finite.sum())
-    if finite_count == 0:
-        return ChannelSummary(
-            int(values.size), 0, None, None, None, None, None, None, None, None, 0.0
+    finite_counts = finite.sum(axis=1)
+    low = np.where(finite, values, np.inf)
+    high = np.where(finite, values, -np.inf)
+    min_index = np.argmin(low, axis=1)
+    max_index = np.argmax(high, axis=1)
+    first_index = np.argmax(finite, axis=1)
+    last_index = values.shape[1] - 1 - np.argmax(finite[:, ::-1], axis=1)
+    totals = np.where(finite, values, 0.0).sum(axis=1)
+    summaries = []
+    for row in range(values.shape[0]):
+        if finite_counts[row] == 0:
+            summaries.append(
+                ChannelSummary(
+                    values.shape[1],
+                    0,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    0.0,
+                )
+            )
+            continue
+        summaries.append(
+            ChannelSummary(
+                count=int(values.shape[1]),
+                finite_count=int(finite_counts[row]),
+                minimum=float(values[row, min_index[row]]),
+                maximum=float(values[row, max_index[row]]),
+                min_index=int(min_index[row]),
+                max_index=int(max_index[row]),
+                first_index=int(first_index[row]),
+                last_index=int(last_index[row]),
+                first=float(values[row, first_index[row]]),
+                last=float(values[row, last_index[row]]),
+                total=float(totals[row]),
+            )
         )
-    masked_low = np.where(finite, values, np.inf)
-    masked_high = np.where(finite, values, -np.inf)
-    min_index = int(np.argmin(masked_low))
-    max_index = int(np.argmax(masked_high))
-    positions = np.flatnonzero(finite)
-    return ChannelSummary(
-        count=int(values.size),
-        finite_count=finite_count,
-        minimum=float(values[min_index]),
-        maximum=float(values[max_index]),
-        min_index=min_index,
-        max_index=max_index,
-        first_index=int(positions[0]),
-        last_index=int(positions[-1]),
-        first=float(values[positions[0]]),
-        last=float(values[positions[-1]]),
-        total=float(values[finite].sum()),
-    )
+    return summaries
