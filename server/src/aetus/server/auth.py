@@ -21,7 +21,7 @@ from typing import Protocol
 
 import grpc
 from aetus.server.errors import ApiError, abort
-from aetus.server.records import DeviceRegistry
+from aetus.server.records import DeviceRegistry, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -196,9 +196,13 @@ class TokenAuthorizer:
             return Role.READ, None
         # The registry looks devices up by the hash, never by the token, so a
         # lookup's timing reveals nothing about a valid token.
-        device_id = await asyncio.to_thread(
-            self._registry.device_id_for_token_hash, token_hash
-        )
+        try:
+            device_id = await asyncio.to_thread(
+                self._registry.device_id_for_token_hash, token_hash
+            )
+        except StoreError as exc:
+            logger.error("Device token lookup failed: %s: %s", type(exc).__name__, exc)
+            await abort(context, registry_unavailable_error(exc))
         if device_id is not None:
             return Role.DEVICE, device_id
         await abort(context, _unknown_token(token))
@@ -220,6 +224,16 @@ def _bearer_token(metadata: Iterable[tuple[str, str | bytes]]) -> str | ApiError
             "INVALID_AUTHORIZATION_SCHEME",
         )
     return token.strip()
+
+
+def registry_unavailable_error(exc: BaseException) -> ApiError:
+    """Build the UNAVAILABLE error for a device registry that failed."""
+    return ApiError(
+        grpc.StatusCode.UNAVAILABLE,
+        f"the device registry failed ({type(exc).__name__}); retry with backoff",
+        "REGISTRY_UNAVAILABLE",
+        {"error_type": type(exc).__name__},
+    )
 
 
 def _unknown_token(token: str) -> ApiError:

@@ -42,6 +42,7 @@ _KINDS = {
     "alert": EventKind.ALERT,
     "metric_columns": EventKind.METRIC_COLUMNS,
 }
+_NUMERIC = {ValueType.DOUBLE, ValueType.INT64}
 _VALUE_TYPES = {
     "double_value": ValueType.DOUBLE,
     "int_value": ValueType.INT64,
@@ -308,7 +309,11 @@ class _BatchBuilder:
         if series is None:
             series = self._series[(device_id, name)] = _Series(unit, value_type, index)
             return series
-        if series.value_type != value_type:
+        if {series.value_type, value_type} == _NUMERIC:
+            # The store accepts integers into a double series, so a batch that
+            # mixes the two stores them all as doubles.
+            series.value_type = ValueType.DOUBLE
+        elif series.value_type != value_type:
             raise event_error(
                 index,
                 path,

@@ -7,13 +7,20 @@ import base64
 import binascii
 import json
 import logging
+from collections.abc import Callable
+from typing import TypeVar
 
 import grpc
 from aetus.device.v1 import device_service_pb2, device_service_pb2_grpc
-from aetus.server.auth import TokenAuthorizer, hash_token, new_device_token
+from aetus.server.auth import (
+    TokenAuthorizer,
+    hash_token,
+    new_device_token,
+    registry_unavailable_error,
+)
 from aetus.server.checks import ID_CHARACTERS, ID_PATTERN, TEXT_PATTERN
 from aetus.server.errors import ApiError, abort, invalid_argument
-from aetus.server.records import DeviceRegistry, DeviceRow
+from aetus.server.records import DeviceRegistry, DeviceRow, StoreError
 from google.protobuf import timestamp_pb2
 
 logger = logging.getLogger(__name__)
@@ -22,6 +29,8 @@ DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 MAX_ID_LENGTH = 128
 MAX_TEXT_LENGTH = 128
+
+T = TypeVar("T")
 
 
 class DeviceServicer(device_service_pb2_grpc.DeviceServiceServicer):
@@ -53,7 +62,7 @@ class DeviceServicer(device_service_pb2_grpc.DeviceServiceServicer):
             async with self._provision_lock:
                 device_id = await self._device_id_for(request)
                 token = new_device_token()
-                row = await asyncio.to_thread(
+                row = await self._call(
                     self._registry.upsert_device,
                     device_id,
                     request.hardware_id,
@@ -84,17 +93,15 @@ class DeviceServicer(device_service_pb2_grpc.DeviceServiceServicer):
             page_size = _page_size(request.page_size)
             _check_text("query", request.query)
             offset = _decode_page_token(request.page_token, request.query)
+            rows, total = await self._call(
+                self._registry.list_devices, request.query, offset, page_size
+            )
         except ApiError as error:
             await abort(context, error)
-        rows, total = await asyncio.to_thread(
-            self._registry.list_devices, request.query, offset, page_size
-        )
         next_offset = offset + len(rows)
-        next_token = (
-            _encode_page_token(next_offset, request.query)
-            if next_offset < total
-            else ""
-        )
+        next_token = ""
+        if next_offset < total:
+            next_token = _encode_page_token(next_offset, request.query)
         return device_service_pb2.ListDevicesResponse(
             devices=[device_message(row) for row in rows],
             next_page_token=next_token,
@@ -108,7 +115,10 @@ class DeviceServicer(device_service_pb2_grpc.DeviceServiceServicer):
     ) -> device_service_pb2.Device:
         """Return one device."""
         await self._authorizer.require_read(context)
-        row = await self._existing_device(request.device_id, context)
+        try:
+            row = await self._existing_device(request.device_id)
+        except ApiError as error:
+            await abort(context, error)
         return device_message(row)
 
     async def RotateDeviceToken(
@@ -118,11 +128,14 @@ class DeviceServicer(device_service_pb2_grpc.DeviceServiceServicer):
     ) -> device_service_pb2.RotateDeviceTokenResponse:
         """Issue a new token; the old one stops working at once."""
         await self._authorizer.require_admin(context)
-        await self._existing_device(request.device_id, context)
         token = new_device_token()
-        row = await asyncio.to_thread(
-            self._registry.set_token, request.device_id, hash_token(token)
-        )
+        try:
+            await self._existing_device(request.device_id)
+            row = await self._call(
+                self._registry.set_token, request.device_id, hash_token(token)
+            )
+        except ApiError as error:
+            await abort(context, error)
         logger.info("Rotated the token of device %s", row.device_id)
         return device_service_pb2.RotateDeviceTokenResponse(
             device=device_message(row), token=token
@@ -135,8 +148,11 @@ class DeviceServicer(device_service_pb2_grpc.DeviceServiceServicer):
     ) -> device_service_pb2.Device:
         """Revoke a device's token until RotateDeviceToken issues a new one."""
         await self._authorizer.require_admin(context)
-        await self._existing_device(request.device_id, context)
-        row = await asyncio.to_thread(self._registry.set_token, request.device_id, None)
+        try:
+            await self._existing_device(request.device_id)
+            row = await self._call(self._registry.set_token, request.device_id, None)
+        except ApiError as error:
+            await abort(context, error)
         logger.info("Revoked the token of device %s", row.device_id)
         return device_message(row)
 
@@ -144,7 +160,7 @@ class DeviceServicer(device_service_pb2_grpc.DeviceServiceServicer):
         self, request: device_service_pb2.ProvisionDeviceRequest
     ) -> str:
         """Return the device id to provision, rejecting ids owned by other hardware."""
-        by_hardware = await asyncio.to_thread(
+        by_hardware = await self._call(
             self._registry.find_device_by_hardware_id, request.hardware_id
         )
         if by_hardware is not None:
@@ -157,7 +173,7 @@ class DeviceServicer(device_service_pb2_grpc.DeviceServiceServicer):
                 )
             return by_hardware.device_id
         device_id = request.device_id or request.hardware_id
-        by_id = await asyncio.to_thread(self._registry.get_device, device_id)
+        by_id = await self._call(self._registry.get_device, device_id)
         if by_id is not None and by_id.hardware_id != request.hardware_id:
             raise _already_exists(
                 "device_id",
@@ -166,27 +182,24 @@ class DeviceServicer(device_service_pb2_grpc.DeviceServiceServicer):
             )
         return device_id
 
-    async def _existing_device(
-        self, device_id: str, context: grpc.aio.ServicerContext
-    ) -> DeviceRow:
-        try:
-            _check_id("device_id", device_id, required=True)
-        except ApiError as error:
-            await abort(context, error)
-        row = await asyncio.to_thread(self._registry.get_device, device_id)
+    async def _existing_device(self, device_id: str) -> DeviceRow:
+        _check_id("device_id", device_id, required=True)
+        row = await self._call(self._registry.get_device, device_id)
         if row is None:
-            await abort(
-                context,
-                ApiError(
-                    grpc.StatusCode.NOT_FOUND,
-                    f"device {device_id!r} is not registered; provision it first "
-                    "or check the id with ListDevices",
-                    "DEVICE_NOT_FOUND",
-                    {"device_id": device_id},
-                    "device_id",
-                ),
-            )
+            raise _not_found(device_id)
         return row
+
+    async def _call(self, function: Callable[..., T], *args: object) -> T:
+        """Run a blocking registry call in a worker thread, mapping its errors."""
+        try:
+            return await asyncio.to_thread(function, *args)
+        except KeyError as exc:
+            # The store raises a KeyError subclass for a device that a
+            # concurrent call removed between the check and the write.
+            raise _not_found(str(args[0])) from exc
+        except StoreError as exc:
+            logger.error("Device registry call failed: %s: %s", type(exc).__name__, exc)
+            raise registry_unavailable_error(exc) from exc
 
 
 def device_message(row: DeviceRow) -> device_service_pb2.Device:
@@ -296,6 +309,17 @@ def _decode_page_token(token: str, query: str) -> int:
             field="page_token",
         )
     return offset
+
+
+def _not_found(device_id: str) -> ApiError:
+    return ApiError(
+        grpc.StatusCode.NOT_FOUND,
+        f"device {device_id!r} is not registered; provision it first or check "
+        "the id with ListDevices",
+        "DEVICE_NOT_FOUND",
+        {"device_id": device_id},
+        "device_id",
+    )
 
 
 def _already_exists(field: str, message: str) -> ApiError:
