@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from aetus.server.records import (
     NormalizedBatch,
     SeriesTypeConflict,
+    StoreError,
     ValueType,
     WriteResult,
 )
@@ -222,3 +224,19 @@ def test_store_rejects_use_after_close(store_dir: Path, build) -> None:
         opened.write(build.scalar("a", [T0], [1.0], ValueType.DOUBLE))
     with pytest.raises(StoreClosed):
         opened.list_streams("dev-01")
+
+
+def test_store_write_many_survives_failing_batch(store: EmbeddedStore, build) -> None:
+    good = build.scalar("v", [T0], [1.0], ValueType.DOUBLE)
+    broken = build.scalar("v", [T0 + S], [2.0], ValueType.DOUBLE, first_sequence=1)
+    broken.events[0] = replace(broken.events[0], time_ns=2**64)
+    later = build.scalar("v", [T0 + 2 * S], [3.0], ValueType.DOUBLE, first_sequence=2)
+
+    results = store.write_many([good, broken, later])
+
+    assert isinstance(results[0], WriteResult)
+    assert isinstance(results[1], StoreError)
+    assert "Storing the batch failed" in str(results[1])
+    assert isinstance(results[2], WriteResult)
+    assert read_values(store, "v") == [1.0, 3.0]
+    assert store.get_device("dev-01").event_count == 2

@@ -160,24 +160,23 @@ def envelope(times: Int64Array, values: Float64Array, edges: Int64Array) -> Enve
 def reduce_items(items: Items, edges: Int64Array) -> Envelope:
     """Reduce items into the buckets given by ``edges``.
 
-    An item falls in the bucket of its first sample's time. Items need not be
-    sorted. Ties for the minimum or maximum resolve to the earliest item.
+    An item falls in the bucket of its ``time_ns``. Items need not be sorted;
+    when they are, no sort is done. Ties for the minimum or maximum resolve to
+    the earliest item.
     """
     buckets = len(edges) - 1
-    index = np.searchsorted(edges, items.time_ns, side="right") - 1
-    inside = (index >= 0) & (index < buckets)
-    index = index[inside]
-    order = np.lexsort((items.time_ns[inside], index))
-    index = index[order]
-    picked = _take(items, np.flatnonzero(inside)[order])
+    picked = _sorted_inside(items, int(edges[0]), int(edges[-1]))
+    index = np.searchsorted(edges, picked.time_ns, side="right") - 1
 
     result = _empty_envelope(edges)
     if len(index) == 0:
         return result
-    np.add.at(result.count, index, picked.count)
-    np.add.at(result.finite_count, index, picked.finite_count)
-    np.add.at(result.total, index, np.where(picked.finite_count > 0, picked.total, 0.0))
     has_value = picked.finite_count > 0
+    result.count[:] = np.bincount(index, picked.count, buckets)
+    result.finite_count[:] = np.bincount(index, picked.finite_count, buckets)
+    result.total[:] = np.bincount(
+        index, np.where(has_value, picked.total, 0.0), buckets
+    )
     _reduce_extreme(
         index,
         has_value,
@@ -215,6 +214,23 @@ def reduce_items(items: Items, edges: Int64Array) -> Envelope:
         last=True,
     )
     return result
+
+
+def _sorted_inside(items: Items, start_ns: int, end_ns: int) -> Items:
+    """Return the items placed in [start_ns, end_ns), sorted by time."""
+    times = items.time_ns
+    inside = (times >= start_ns) & (times < end_ns)
+    if len(times) > 1 and bool((times[1:] < times[:-1]).any()):
+        order = np.argsort(times, kind="stable")
+        return _take(items, order[inside[order]])
+    if inside.all():
+        return items
+    return _take(items, np.flatnonzero(inside))
+
+
+def _group_starts(groups: Int64Array) -> Int64Array:
+    """Return the position where each run of equal values in ``groups`` starts."""
+    return np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
 
 
 def _take(items: Items, positions: Int64Array) -> Items:
@@ -263,14 +279,14 @@ def _reduce_extreme(
     group, value, time = index[has_value], values[has_value], times[has_value]
     if len(group) == 0:
         return
-    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    starts = _group_starts(group)
     extremes = ufunc.reduceat(value, starts)
     owners = group[starts]
-    position = np.searchsorted(owners, group)
-    hits = np.flatnonzero(value == extremes[position])
-    _, first_hit = np.unique(group[hits], return_index=True)
+    run_lengths = np.diff(np.r_[starts, len(group)])
+    hits = np.flatnonzero(value == np.repeat(extremes, run_lengths))
+    first_hit = hits[_group_starts(group[hits])]
     out_values[owners] = extremes
-    out_times[owners] = time[hits[first_hit]]
+    out_times[owners] = time[first_hit]
 
 
 def _reduce_end(
@@ -289,7 +305,8 @@ def _reduce_end(
         return
     if last:
         group, value, time = group[::-1], value[::-1], time[::-1]
-    owners, positions = np.unique(group, return_index=True)
+    positions = _group_starts(group)
+    owners = group[positions]
     out_values[owners] = value[positions]
     out_times[owners] = time[positions]
 

@@ -45,6 +45,9 @@ from aetus.server.store._series_reads import ChannelPage
 logger = logging.getLogger(__name__)
 
 DATABASE_FILE = "telemetry.duckdb"
+# Failures of one batch's data or of the database while writing it. Each
+# fails the batch with a StoreError instead of escaping write_many.
+_WRITE_ERRORS = (duckdb.Error, OverflowError, TypeError, ValueError)
 
 
 class StoreClosed(StoreError):
@@ -129,9 +132,11 @@ class EmbeddedStore:
             return []
         with self._write_lock:
             self._check_open()
+            if len(batches) == 1:
+                return [self._write_alone(batches[0])]
             try:
                 return self._write_together(batches)
-            except duckdb.Error as exc:
+            except _WRITE_ERRORS as exc:
                 logger.warning(
                     "Writing %d batches in one transaction failed (%s); "
                     "retrying each in its own transaction",
@@ -158,7 +163,7 @@ class EmbeddedStore:
     def _write_alone(self, batch: NormalizedBatch) -> WriteResult | StoreError:
         try:
             return self._write_together([batch])[0]
-        except duckdb.Error as exc:
+        except _WRITE_ERRORS as exc:
             logger.error(
                 "Storing a batch of %d events failed: %s", len(batch.events), exc
             )
