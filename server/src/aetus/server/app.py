@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import grpc
 from aetus.device.v1 import device_service_pb2, device_service_pb2_grpc
 from aetus.ingest.v1 import ingest_service_pb2, ingest_service_pb2_grpc
+from aetus.query.v1 import query_service_pb2, query_service_pb2_grpc
 from aetus.server.auth import TokenAuthorizer, load_admin_token
 from aetus.server.checks import Limits
 from aetus.server.config import Settings
@@ -17,6 +18,7 @@ from aetus.server.eventlog import EmbeddedEventLog
 from aetus.server.normalize import BootClock, Normalizer
 from aetus.server.services.devices import DeviceServicer
 from aetus.server.services.ingest import IngestServicer
+from aetus.server.services.query import QueryService
 from aetus.server.store import EmbeddedStore
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -38,6 +40,7 @@ KEEPALIVE_OPTIONS: tuple[tuple[str, int], ...] = (
 SERVICE_NAMES: tuple[str, ...] = (
     ingest_service_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name,
     device_service_pb2.DESCRIPTOR.services_by_name["DeviceService"].full_name,
+    query_service_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name,
 )
 
 
@@ -146,6 +149,9 @@ async def _start(settings: Settings, store: EmbeddedStore) -> RunningServer:
     )
     device_service_pb2_grpc.add_DeviceServiceServicer_to_server(
         DeviceServicer(store, authorizer), server
+    )
+    query_service_pb2_grpc.add_QueryServiceServicer_to_server(
+        QueryService(store, authorizer), server
     )
     health_servicer = _add_health_and_reflection(server)
 
