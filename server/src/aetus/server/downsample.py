@@ -3,9 +3,9 @@
 Every reduction works on "items": a raw sample is an item of count 1, and a
 summary (a frame's statistics, or a bucket of an earlier pass) is an item
 that covers many samples. Reducing items into buckets gives the same result
-whether it starts from samples, from summaries or from a mix, so a wide read
-can combine stored frame summaries with a few decoded frames, and a long read
-can be processed in chunks with bounded memory.
+from samples, from summaries or from a mix. A wide read can therefore combine
+stored frame summaries with a few decoded frames, and a long read can be
+processed in chunks with bounded memory.
 
 Minimum, maximum, first, last and mean are taken over finite values only, so
 NaN never reaches a bucket statistic; ``count`` includes NaN and the
@@ -119,18 +119,18 @@ def sample_items(times: Int64Array, values: Float64Array) -> Items:
     values = np.asarray(values, dtype=np.float64)
     times = np.asarray(times, dtype=np.int64)
     finite = np.isfinite(values)
-    kept = np.where(finite, values, np.nan)
+    finite_values = np.where(finite, values, np.nan)
     return Items(
         time_ns=times,
         count=np.ones(len(values), dtype=np.int64),
         finite_count=finite.astype(np.int64),
-        minimum=kept,
+        minimum=finite_values,
         min_time_ns=times,
-        maximum=kept,
+        maximum=finite_values,
         max_time_ns=times,
-        first=kept,
+        first=finite_values,
         first_time_ns=times,
-        last=kept,
+        last=finite_values,
         last_time_ns=times,
         total=np.where(finite, values, 0.0),
     )

@@ -238,7 +238,7 @@ class QueryService(query_service_pb2_grpc.QueryServiceServicer):
         if read.stream.value_type == ValueType.STRING:
             if read.mode == pb.READ_MODE_ENVELOPE or read.calendar_unit:
                 raise invalid_argument(
-                    f"Stream {read.stream.name!r} holds string markers, which "
+                    f"Stream {read.stream.name!r} contains string markers, which "
                     "are returned raw and never bucketed; use READ_MODE_RAW "
                     "without calendar_unit",
                     field="mode",
@@ -345,7 +345,7 @@ def _edges(read: ReadRequest, bucket_count: int) -> downsample.Int64Array:
         )
     except ValueError as exc:
         raise invalid_argument(
-            f"{exc}, the most one response holds; narrow start_time and "
+            f"{exc}, the maximum for one response; narrow start_time and "
             "end_time or use a longer calendar_unit",
             field="calendar_unit",
         ) from exc

@@ -105,6 +105,7 @@ def summarize_channels(values: npt.NDArray[np.float64]) -> list[ChannelSummary]:
     """Summarise each row (channel) of a decoded frame."""
     finite = np.isfinite(values)
     finite_counts = finite.sum(axis=1)
+
     low = np.where(finite, values, np.inf)
     high = np.where(finite, values, -np.inf)
     min_index = np.argmin(low, axis=1)
@@ -112,6 +113,7 @@ def summarize_channels(values: npt.NDArray[np.float64]) -> list[ChannelSummary]:
     first_index = np.argmax(finite, axis=1)
     last_index = values.shape[1] - 1 - np.argmax(finite[:, ::-1], axis=1)
     totals = np.where(finite, values, 0.0).sum(axis=1)
+
     summaries = []
     for row in range(values.shape[0]):
         if finite_counts[row] == 0:

@@ -109,7 +109,7 @@ class DeviceEventRow:
 
 
 def device_exists(db: duckdb.DuckDBPyConnection, device_id: str) -> bool:
-    """Return whether the store knows the device."""
+    """Return whether the device is registered or has stored data."""
     row = db.execute(
         "SELECT 1 FROM devices WHERE device_id = ?", [device_id]
     ).fetchone()
@@ -222,7 +222,7 @@ def read_points(
         start_ns: Start of the range, inclusive.
         end_ns: End of the range, exclusive.
         after: (time_ns, row_id) of the last point of the previous page.
-        limit: Most points to return; None for all.
+        limit: Maximum number of points to return; None for all.
     """
     column = {
         ValueType.DOUBLE: "value_double",
@@ -264,7 +264,7 @@ def read_frames(
         start_ns: Start of the range, inclusive.
         end_ns: End of the range, exclusive.
         after: (start_time_ns, frame_key) of the last frame already read.
-        limit: Most frames to return; None for all.
+        limit: Maximum number of frames to return; None for all.
     """
     where = "f.start_time_ns < ? AND f.end_time_ns >= ?"
     params: list[object] = [stream_key, end_ns, start_ns]
@@ -392,7 +392,7 @@ def list_device_events(
         start_ns: Inclusive lower time bound, or None.
         end_ns: Exclusive upper time bound, or None.
         after: (time_ns, event_key) of the last event of the previous page.
-        limit: Most events to return.
+        limit: Maximum number of events to return.
     """
     sql = (
         "SELECT x.event_key, x.time_ns, b.boot_id, e.sequence, x.kind, x.body "

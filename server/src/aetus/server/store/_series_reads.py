@@ -9,7 +9,6 @@ import duckdb
 import numpy as np
 import numpy.typing as npt
 from aetus.server import downsample
-from aetus.server.records import ValueType
 from aetus.server.store import _reader
 from aetus.server.store._codec import decode_samples
 from aetus.server.store._reader import ChannelInfo, StoredFrame, StreamInfo
@@ -78,8 +77,8 @@ def channel_envelope(
     """Reduce one channel of a sampled stream to buckets.
 
     A frame whose samples all fall in one bucket contributes its stored
-    summary; only frames that cross a bucket edge or the range's ends are
-    decoded. The result equals reducing every decoded sample.
+    summary. Only frames that cross a bucket edge or an end of the range are
+    decoded, and the result equals reducing every decoded sample.
     """
     stats = _reader.read_frame_stats(db, channel.key, int(edges[0]), int(edges[-1]))
     last_ns = stats.start_time_ns + (stats.sample_count - 1) * stats.sample_interval_ns
@@ -236,8 +235,3 @@ def _cut_page(
             stamps, samples = stamps[keep], samples[keep]
         out_times[name], out_values[name] = stamps, samples
     return ChannelPage(out_times, out_values, cutoff)
-
-
-def numeric(value_type: ValueType) -> bool:
-    """Return whether a scalar value type can be reduced to an envelope."""
-    return value_type != ValueType.STRING

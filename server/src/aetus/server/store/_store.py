@@ -291,7 +291,7 @@ class EmbeddedStore:
     # Reads ------------------------------------------------------------------
 
     def device_exists(self, device_id: str) -> bool:
-        """Return whether the store knows the device."""
+        """Return whether the device is registered or has stored data."""
         with self._reader() as db:
             return _reader.device_exists(db, device_id)
 
@@ -326,7 +326,7 @@ class EmbeddedStore:
             start_ns: Start of the range, inclusive.
             end_ns: End of the range, exclusive.
             after: (time_ns, row_id) of the last point of the previous page.
-            limit: Most points to return; None for all.
+            limit: Maximum number of points to return; None for all.
         """
         with self._reader() as db:
             return _reader.read_points(
@@ -380,7 +380,7 @@ class EmbeddedStore:
             channels: Names of the channels to read.
             start_ns: Start of the range, inclusive.
             end_ns: End of the range, exclusive.
-            limit: Most samples per channel.
+            limit: Maximum number of samples per channel.
         """
         with self._reader() as db:
             return _series_reads.channel_page(
@@ -402,7 +402,7 @@ class EmbeddedStore:
             start_ns: Inclusive lower time bound, or None.
             end_ns: Exclusive upper time bound, or None.
             after: (time_ns, event_key) of the last event of the previous page.
-            limit: Most events to return.
+            limit: Maximum number of events to return.
         """
         with self._reader() as db:
             return _reader.list_device_events(
