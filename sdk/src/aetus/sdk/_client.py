@@ -13,7 +13,13 @@ import grpc
 from aetus.ingest.v1 import ingest_service_pb2, ingest_service_pb2_grpc
 from aetus.query.v1 import query_service_pb2, query_service_pb2_grpc
 from aetus.sdk._config import KEEPALIVE_OPTIONS, ClientSettings
-from aetus.sdk._read import StreamData, envelope_series, raw_series
+from aetus.sdk._read import (
+    EnvelopeSeries,
+    Series,
+    StreamData,
+    envelope_series,
+    raw_series,
+)
 from aetus.sdk._retry import Backoff, call_with_retry
 from aetus.sdk._stream import EventStream, RejectionCallback
 from aetus.sdk._times import TimeLike, ns_from_timestamp, timestamp_from_ns, to_time_ns
@@ -403,7 +409,9 @@ def _read_request(
 def _stream_data(pages: list[query_service_pb2.ReadStreamResponse]) -> StreamData:
     first = pages[0]
     if first.mode != query_service_pb2.READ_MODE_RAW:
-        series = {item.channel: envelope_series(item) for item in first.series}
+        series: dict[str, Series | EnvelopeSeries] = {
+            item.channel: envelope_series(item) for item in first.series
+        }
         return StreamData(first.stream, "envelope", first.source_point_count, series)
     by_channel: dict[str, list[query_service_pb2.ChannelSeries]] = {}
     for page in pages:

@@ -22,6 +22,9 @@ from google.protobuf.message import DecodeError, Message
 from google.rpc import error_details_pb2, status_pb2
 
 _STATUS_DETAILS_KEY = "grpc-status-details-bin"
+# Details of the INTERNAL status that grpc.aio (1.85) sets on a call when
+# sending a message fails inside the library.
+_LOCAL_CORE_ERROR = "Internal error from Core"
 
 
 class AetusError(Exception):
@@ -186,6 +189,14 @@ def error_from_rpc_error(exc: grpc.aio.AioRpcError) -> AetusError:
     """
     code = exc.code()
     message = exc.details() or ""
+    if code == grpc.StatusCode.INTERNAL and message == _LOCAL_CORE_ERROR:
+        # grpc.aio reports a write that raced with the end of the call this
+        # way, which hides the server's status. A new call shows it.
+        return UnavailableError(
+            "the call ended while a message was being written "
+            f"({exc.debug_error_string()})",
+            code=grpc.StatusCode.UNAVAILABLE,
+        )
     details: list[any_pb2.Any] = []
     trailing = exc.trailing_metadata() or ()
     for key, value in trailing:

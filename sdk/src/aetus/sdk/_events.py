@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time as _time
 from collections.abc import Iterable, Mapping
-from typing import TypeAlias
+from typing import TypeAlias, TypeVar
 
 import numpy as np
 from aetus.sdk._config import ClientSettings, max_event_bytes
@@ -12,17 +12,19 @@ from aetus.sdk._identity import DeviceIdentity
 from aetus.sdk._times import TimeLike, times_to_ns, timestamp_from_ns, to_time_ns
 from aetus.telemetry.v1 import telemetry_pb2
 
+E = TypeVar("E", telemetry_pb2.DeviceState, telemetry_pb2.Severity)
+
 MetricValue: TypeAlias = float | int | bool | str | np.generic
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 
-_STATES = {
+_STATES: dict[str, telemetry_pb2.DeviceState] = {
     "online": telemetry_pb2.DEVICE_STATE_ONLINE,
     "degraded": telemetry_pb2.DEVICE_STATE_DEGRADED,
     "offline": telemetry_pb2.DEVICE_STATE_OFFLINE,
 }
-_SEVERITIES = {
+_SEVERITIES: dict[str, telemetry_pb2.Severity] = {
     "info": telemetry_pb2.SEVERITY_INFO,
     "warning": telemetry_pb2.SEVERITY_WARNING,
     "error": telemetry_pb2.SEVERITY_ERROR,
@@ -318,7 +320,7 @@ def _probe_size(identity: DeviceIdentity, header: telemetry_pb2.MetricColumns) -
     return probe.ByteSize()
 
 
-def _lookup(kind: str, value: str, table: Mapping[str, int]) -> int:
+def _lookup(kind: str, value: str, table: Mapping[str, E]) -> E:
     try:
         return table[value]
     except KeyError:

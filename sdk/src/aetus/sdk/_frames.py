@@ -14,14 +14,14 @@ from aetus.telemetry.v1 import telemetry_pb2
 
 # Sample encoding for each accepted dtype. Any byte order is accepted; the
 # samples are sent little-endian.
-ENCODING_BY_DTYPE: dict[np.dtype[np.generic], int] = {
+ENCODING_BY_DTYPE: dict[np.dtype[np.generic], telemetry_pb2.SampleEncoding] = {
     np.dtype(np.float32): telemetry_pb2.SAMPLE_ENCODING_FLOAT32_LE,
     np.dtype(np.int16): telemetry_pb2.SAMPLE_ENCODING_INT16_LE,
     np.dtype(np.uint16): telemetry_pb2.SAMPLE_ENCODING_UINT16_LE,
     np.dtype(np.int32): telemetry_pb2.SAMPLE_ENCODING_INT32_LE,
 }
 _ACCEPTED = "float32, int16, uint16, int32 (float64 is converted to float32)"
-_LAYOUTS = {
+_LAYOUTS: dict[str, telemetry_pb2.SampleLayout] = {
     "interleaved": telemetry_pb2.SAMPLE_LAYOUT_INTERLEAVED,
     "planar": telemetry_pb2.SAMPLE_LAYOUT_PLANAR,
 }
@@ -52,7 +52,7 @@ class Channel:
     offset: float | None = None
 
 
-def infer_encoding(dtype: np.dtype[np.generic] | type) -> int:
+def infer_encoding(dtype: np.dtype[np.generic] | type) -> telemetry_pb2.SampleEncoding:
     """Return the SampleEncoding number for a numpy dtype.
 
     Raises:
@@ -216,7 +216,7 @@ def _interval_ns(interval_ns: int | None, rate_hz: float | None) -> int:
     return interval_ns
 
 
-def _bad_layout(layout: str) -> int:
+def _bad_layout(layout: str) -> telemetry_pb2.SampleLayout:
     raise ValueError(f"layout={layout!r} is not valid; use one of {sorted(_LAYOUTS)}")
 
 

@@ -1,0 +1,135 @@
+"""AsyncClient against the real server: unary ingest, retries, time, errors."""
+
+import asyncio
+import time
+
+import pytest
+from aetus.sdk import (
+    AsyncClient,
+    AuthenticationError,
+    DeviceIdentity,
+    InvalidArgumentError,
+    UnavailableError,
+    build_metrics,
+    stubs,
+)
+from aetus.server.app import RunningServer
+
+from .conftest import stored_points
+
+START_NS = 1_714_564_800_000_000_000
+
+
+async def test_client_send_events_stored(
+    server: RunningServer, client: AsyncClient
+) -> None:
+    identity = DeviceIdentity("dev-01")
+    events = [
+        build_metrics(identity, {"n": i}, time=START_NS + i * 1_000_000)
+        for i in range(20)
+    ]
+
+    result = await client.send_events(events)
+
+    assert result.accepted_count == 20
+    assert result.duplicate_count == 0
+    assert result.attempts == 1
+    assert result.commit_time_ns > START_NS
+    assert stored_points(server, "dev-01", "n") == 20
+
+
+async def test_client_resend_counts_duplicates(
+    server: RunningServer, client: AsyncClient
+) -> None:
+    events = [build_metrics(DeviceIdentity("dev-01"), {"n": 1.5}, time=START_NS)]
+
+    first = await client.send_events(events)
+    second = await client.send_events(events)
+
+    assert (first.accepted_count, first.duplicate_count) == (1, 0)
+    assert (second.accepted_count, second.duplicate_count) == (0, 1)
+    assert stored_points(server, "dev-01", "n") == 1
+
+
+async def test_client_retried_batch_stored_once(server: RunningServer) -> None:
+    identity = DeviceIdentity("dev-01")
+    events = [build_metrics(identity, {"n": i}, time=START_NS + i) for i in range(10)]
+    server.event_log.pause_commits()
+
+    async def resume_later() -> None:
+        await asyncio.sleep(0.8)
+        server.event_log.resume_commits()
+
+    resumer = asyncio.create_task(resume_later())
+    async with AsyncClient(
+        server.address, token=server.admin_token, timeout_s=0.5, max_attempts=8
+    ) as client:
+        result = await client.send_events(events)
+    await resumer
+
+    # The first attempt timed out while its batch waited for the commit; the
+    # server stored it anyway, so the retry finds every event stored.
+    assert result.attempts >= 2
+    assert result.accepted_count == 0
+    assert result.duplicate_count == 10
+    assert stored_points(server, "dev-01", "n") == 10
+
+
+async def test_client_invalid_argument_not_retried(
+    server: RunningServer, client: AsyncClient
+) -> None:
+    bad = stubs.Event(device_id="dev-01", boot_id="b", sequence=1)  # no body
+
+    with pytest.raises(InvalidArgumentError) as info:
+        await client.send_events([bad])
+
+    assert info.value.retriable is False
+    assert "events[0]" in info.value.message
+
+
+async def test_client_unauthenticated_not_retried(server: RunningServer) -> None:
+    events = [build_metrics(DeviceIdentity("dev-01"), {"n": 1})]
+    started = time.monotonic()
+
+    async with AsyncClient(
+        server.address, token="not-a-token", retry_initial_backoff_ms=2_000
+    ) as client:
+        with pytest.raises(AuthenticationError) as info:
+            await client.send_events(events)
+
+    assert info.value.retriable is False
+    assert time.monotonic() - started < 1.5  # no backoff was slept
+    assert stored_points(server, "dev-01", "n") == 0
+
+
+async def test_client_unavailable_retried_then_raised() -> None:
+    async with AsyncClient(
+        "127.0.0.1:1",
+        max_attempts=3,
+        retry_initial_backoff_ms=10,
+        retry_max_backoff_ms=20,
+        timeout_s=2,
+    ) as client:
+        with pytest.raises(UnavailableError) as info:
+            await client.get_time()
+
+    assert info.value.retriable is True
+
+
+async def test_client_request_over_limit_rejected_locally(client: AsyncClient) -> None:
+    identity = DeviceIdentity("dev-01")
+    big = build_metrics(identity, {f"m{i}": "x" * 1_000 for i in range(5_000)})
+
+    with pytest.raises(ValueError, match="over max_message_bytes=4194304"):
+        await client.send_events([big])
+
+
+async def test_client_get_time(client: AsyncClient) -> None:
+    before = time.time_ns()
+
+    server_time = await client.get_time()
+
+    assert server_time.valid_after_ns == 1_577_836_800_000_000_000
+    assert before - 1_000_000_000 < server_time.unix_time_ns < time.time_ns() + 10**9
+    assert server_time.round_trip_ns > 0
+    assert abs(server_time.offset_ns) < 1_000_000_000
