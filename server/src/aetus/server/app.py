@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from aetus.device.v1 import device_service_pb2, device_service_pb2_grpc
@@ -20,6 +21,8 @@ from aetus.server.services.devices import DeviceServicer
 from aetus.server.services.ingest import IngestServicer
 from aetus.server.services.query import QueryService
 from aetus.server.store import EmbeddedStore
+from google.protobuf import descriptor_pool
+from google.protobuf.descriptor import FileDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -178,8 +181,32 @@ def _add_health_and_reflection(server: grpc.aio.Server) -> health.aio.HealthServ
     servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
     names = (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME)
-    reflection.enable_server_reflection(names, server)
+    reflection.enable_server_reflection(names, server, pool=_MemberSymbolPool())
     return servicer
+
+
+class _MemberSymbolPool:
+    """The default descriptor pool, plus lookups of methods and fields by name.
+
+    The upb pool of protobuf 7 finds services and messages by name but not
+    their members, so ``grpcurl describe Service.Method`` would fail. A member
+    lives in the file of its parent, which this pool looks up instead.
+    """
+
+    def __init__(self) -> None:
+        self._pool = descriptor_pool.Default()
+
+    def FindFileContainingSymbol(self, symbol: str) -> FileDescriptor:
+        try:
+            return self._pool.FindFileContainingSymbol(symbol)
+        except KeyError:
+            parent, _, _ = symbol.rpartition(".")
+            if not parent:
+                raise
+            return self.FindFileContainingSymbol(parent)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pool, name)
 
 
 async def _mark_serving(servicer: health.aio.HealthServicer) -> None:
