@@ -124,8 +124,8 @@ def _read_admin_token(path: Path) -> str:
 class TokenAuthorizer:
     """Authorizer over the admin token, an optional read token and device tokens.
 
-    The admin credential may also ingest for any device, which gateways,
-    scripts and the demo fleet use; a device token may only send its own id.
+    The admin credential may also ingest for any device, as gateways, scripts
+    and the demo fleet do. A device token may only send its own device id.
     """
 
     def __init__(

@@ -68,8 +68,9 @@ class EmbeddedEventLog(EventLog):
     """Event log that writes to an in-process store with group commit.
 
     Memory is bounded by ``max_pending_bytes``: an append waits while the
-    batches queued ahead of it exceed that size, which slows producers down
-    through gRPC flow control instead of growing the queue.
+    batches queued ahead of it exceed that size. A stream then stops reading,
+    so gRPC flow control slows its client down, and a unary caller waits for
+    its reply.
 
     Two attributes exist for fault-injection tests: ``commit_delay_s`` delays
     every commit, and ``pause_commits``/``resume_commits`` hold commits

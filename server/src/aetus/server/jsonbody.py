@@ -94,7 +94,7 @@ def decode_ingest_request(
 def encode_message(kind: str, message: Message) -> bytes:
     """Encode a reply in the request's media type (``PROTOBUF`` or ``JSON``)."""
     if kind == PROTOBUF:
-        return message.SerializeToString()
+        return bytes(message.SerializeToString())
     as_dict = json_format.MessageToDict(
         message, always_print_fields_with_no_presence=True
     )
@@ -359,6 +359,7 @@ def _timestamp(value: Any, path: str) -> str:
             value=value,
         )
     year, month, day, hour, minute, second, fraction, offset = match.groups()
+
     if offset is None:
         raise _field_error(path, "timezone offset required", value=value)
     fraction = fraction or ""
@@ -374,6 +375,7 @@ def _timestamp(value: Any, path: str) -> str:
         raise _field_error(
             path, f"invalid timestamp {value!r}: {exc}", value=value
         ) from None
+
     # json_format accepts only an upper-case T and Z, which RFC 3339 does not
     # require, so the time is passed on in that form.
     offset = "Z" if offset in ("Z", "z") else offset
@@ -392,8 +394,9 @@ def _check_base64(value: str, path: str) -> None:
 
 
 def _decode_protobuf(data: bytes) -> ingest_service_pb2.IngestEventsRequest:
+    request = ingest_service_pb2.IngestEventsRequest()
     try:
-        return ingest_service_pb2.IngestEventsRequest.FromString(data)
+        request.ParseFromString(data)
     except DecodeError as exc:
         hint = ""
         framed = len(data) >= 5 and data[0] in (0, 1)
@@ -405,6 +408,7 @@ def _decode_protobuf(data: bytes) -> ingest_service_pb2.IngestEventsRequest:
             f"serialised message as {PROTOBUF}.{hint}",
             "INVALID_PROTOBUF",
         ) from None
+    return request
 
 
 def _join(path: str, name: str) -> str:

@@ -14,7 +14,9 @@ __all__ = ["bearer", "running_server"]
 
 
 @asynccontextmanager
-async def running_server(data_dir: Path, **overrides: Any) -> AsyncIterator[RunningServer]:
+async def running_server(
+    data_dir: Path, **overrides: Any
+) -> AsyncIterator[RunningServer]:
     """Start a server on ``127.0.0.1:0`` with its data in ``data_dir``.
 
     The process environment is ignored, so ``AETUS_*`` variables of the

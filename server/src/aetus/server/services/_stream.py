@@ -99,7 +99,7 @@ class StreamSession:
             async for response in self._acks(context):
                 yield response
         finally:
-            # Batches already handed to the event log are still stored; they
+            # Batches already handed to the event log are still stored. They
             # are not acknowledged, so the client sends them again and the
             # store counts them as duplicates.
             reader.cancel()
