@@ -228,7 +228,24 @@ async def test_stream_splits_oversized_frame(server: RunningServer) -> None:
         stream = client.open_stream()
         await stream.send_many([*before, *split, *after])
         result = await stream.close(timeout_s=60)
+        envelope = await client.read_stream("dev-01", "vib/big", mode="envelope")
+        boundary_ns = split[1].time.ToNanoseconds()
+        around_split = await client.read_stream(
+            "dev-01",
+            "vib/big",
+            mode="raw",
+            start_time=boundary_ns - 1_000 * 100_000,
+            end_time=boundary_ns + 1_000 * 100_000,
+        )
 
+    first_count = split[0].signal_frame.sample_count
+    assert envelope.source_point_count == 1_500_000
+    assert int(envelope["v"].counts.sum()) == 1_500_000
+    window = around_split["v"]
+    assert len(window) == 2_000
+    expected = big[first_count - 1_000 : first_count + 1_000].astype(np.float64)
+    np.testing.assert_array_equal(window.values, expected)
+    assert np.all(np.diff(window.times_ns) == 100_000)
     assert len(split) == 2
     assert all(event.ByteSize() < DEFAULT_MAX_MESSAGE_BYTES for event in split)
     assert [event.sequence for event in split] == [3, 4]
