@@ -190,3 +190,26 @@ async def test_stream_ends_unavailable_when_storage_fails(
         "acknowledged; retry with backoff, which is safe because events are "
         "deduplicated"
     )
+
+
+async def test_stream_cancel_keeps_queued_batches(
+    server: RunningServer, ingest, device, events
+) -> None:
+    server.event_log.pause_commits()
+    call = ingest.StreamEvents(metadata=device.metadata)
+    for sequence in range(1, 4):
+        await call.write(_batch(sequence, events.metrics(sequence)))
+    await asyncio.sleep(0.3)
+    call.cancel()
+    server.event_log.resume_commits()
+
+    retry = ingest.StreamEvents(metadata=device.metadata)
+    for sequence in range(1, 4):
+        await retry.write(_batch(sequence, events.metrics(sequence)))
+    await retry.done_writing()
+    responses = await _collect(retry)
+
+    # The cancelled stream's batches were already in the event log, so they
+    # are stored; the resent copies count as duplicates.
+    assert _totals(responses) == (3, 0, 3, [])
+    assert await call.code() == grpc.StatusCode.CANCELLED
