@@ -4,12 +4,14 @@ import asyncio
 import time
 
 import numpy as np
+import pytest
 from aetus.sdk import (
     DEFAULT_MAX_MESSAGE_BYTES,
     AsyncClient,
     BatchRejected,
     DeviceIdentity,
     InvalidArgumentError,
+    StreamClosedError,
     build_metrics,
     build_signal_frames,
     stubs,
@@ -195,6 +197,10 @@ async def test_stream_bad_token_fails_stream(server: RunningServer) -> None:
     async with AsyncClient(server.address, token="not-a-token") as client:
         stream = client.open_stream()
         await stream.send(_events(DeviceIdentity("dev-01"), 1)[0])
+        with pytest.raises(StreamClosedError, match="UNAUTHENTICATED"):
+            await stream.flush(timeout_s=10)
+        with pytest.raises(StreamClosedError):
+            await stream.send(_events(DeviceIdentity("dev-01"), 1)[0])
         result = await stream.close(timeout_s=10)
 
     assert result.error is not None
