@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from aetus.query.v1 import query_service_pb2
 from aetus.sdk import (
     AsyncClient,
     DeviceIdentity,
@@ -11,7 +12,6 @@ from aetus.sdk import (
     build_metrics,
     build_signal_frames,
 )
-from aetus.query.v1 import query_service_pb2
 
 START_NS = 1_714_564_800_000_000_000
 
