@@ -198,6 +198,7 @@ async def test_read_stream_not_found(
 
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     assert "'ghost'" in caught.value.details()
+    assert violation_field(caught.value) == field
 
 
 @pytest.mark.parametrize(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import numpy as np
 import numpy.typing as npt
 from aetus.server import downsample
+from aetus.server.records import ValueType
 from aetus.server.store import _reader
 from aetus.server.store._codec import decode_samples
 from aetus.server.store._reader import ChannelInfo, StoredFrame, StreamInfo
@@ -16,9 +18,10 @@ from aetus.server.store._reader import ChannelInfo, StoredFrame, StreamInfo
 Int64Array = npt.NDArray[np.int64]
 Float64Array = npt.NDArray[np.float64]
 
-# Largest number of scalar points held in memory at once while building an
-# envelope; longer ranges are read in time chunks of about this size.
-SCALAR_CHUNK_POINTS = 500_000
+# Most grid cells DuckDB aggregates a scalar envelope into.
+MAX_SQL_BUCKETS = 1_000_000
+# Points held in memory at once when a scalar envelope is reduced in numpy.
+CHUNK_POINTS = 200_000
 # Frames fetched per query while filling a page of raw samples.
 FRAMES_PER_FETCH = 256
 
@@ -39,9 +42,78 @@ class ChannelPage:
 def scalar_envelope(
     db: duckdb.DuckDBPyConnection, stream: StreamInfo, edges: Int64Array
 ) -> downsample.Envelope:
-    """Reduce a numeric scalar stream to buckets, reading in bounded chunks."""
+    """Reduce a numeric scalar stream to the buckets between ``edges``.
+
+    DuckDB aggregates the points into sub-buckets on a regular grid that has
+    a line at every edge (the bucket width itself for equal buckets, one hour
+    for calendar days in most zones), and numpy merges the sub-buckets. So
+    memory depends on the bucket count, not on the number of points. When no
+    grid of at most MAX_SQL_BUCKETS cells fits the edges, the points are read
+    and reduced in chunks instead.
+    """
+    grid = _grid(edges)
+    if grid is None:
+        return _chunked_envelope(db, stream, edges)
+    origin = int(edges[1]) - -(-(int(edges[1]) - int(edges[0])) // grid) * grid
+    value = (
+        "value_double"
+        if stream.value_type == ValueType.DOUBLE
+        else "CAST(value_int AS DOUBLE)"
+    )
+    finite = "FILTER (WHERE isfinite(v))"
+    columns = db.execute(
+        f"SELECT min(time_ns) AS placed, count(*) AS n, count(*) {finite} AS nf, "
+        f"min(v) {finite} AS lo, arg_min(time_ns, v) {finite} AS lo_t, "
+        f"max(v) {finite} AS hi, arg_max(time_ns, v) {finite} AS hi_t, "
+        f"arg_min(v, time_ns) {finite} AS first, min(time_ns) {finite} AS first_t, "
+        f"arg_max(v, time_ns) {finite} AS last, max(time_ns) {finite} AS last_t, "
+        f"sum(v) {finite} AS total FROM (SELECT time_ns, {value} AS v FROM points "
+        "WHERE series_key = ? AND time_ns >= ? AND time_ns < ?) "
+        "GROUP BY (time_ns - ?) // ?",
+        [stream.key, int(edges[0]), int(edges[-1]), origin, grid],
+    ).fetchnumpy()
+    return downsample.reduce_items(_grid_items(columns), edges)
+
+
+def _grid(edges: Int64Array) -> int | None:
+    """Return the widest grid step that puts a line on every inner edge."""
+    span = int(edges[-1]) - int(edges[0])
+    if len(edges) <= 2:
+        return max(1, span)
+    step = int(np.gcd.reduce(np.diff(edges[1:-1]))) if len(edges) > 3 else span
+    step = max(1, step)
+    return step if span // step <= MAX_SQL_BUCKETS else None
+
+
+def _grid_items(columns: dict[str, Any]) -> downsample.Items:
+    def ints(name: str) -> Int64Array:
+        return np.asarray(np.ma.filled(columns[name], 0), dtype=np.int64)
+
+    def floats(name: str) -> Float64Array:
+        return np.asarray(np.ma.filled(columns[name], np.nan), dtype=np.float64)
+
+    return downsample.Items(
+        time_ns=ints("placed"),
+        count=ints("n"),
+        finite_count=ints("nf"),
+        minimum=floats("lo"),
+        min_time_ns=ints("lo_t"),
+        maximum=floats("hi"),
+        max_time_ns=ints("hi_t"),
+        first=floats("first"),
+        first_time_ns=ints("first_t"),
+        last=floats("last"),
+        last_time_ns=ints("last_t"),
+        total=np.nan_to_num(floats("total")),
+    )
+
+
+def _chunked_envelope(
+    db: duckdb.DuckDBPyConnection, stream: StreamInfo, edges: Int64Array
+) -> downsample.Envelope:
+    """Reduce a scalar stream by reading its points in bounded chunks."""
     total = _reader.count_points(db, stream.key, int(edges[0]), int(edges[-1]))
-    chunks = max(1, -(-total // SCALAR_CHUNK_POINTS))
+    chunks = max(1, -(-total // CHUNK_POINTS))
     bounds = np.unique(np.linspace(0, len(edges) - 1, chunks + 1).astype(np.int64))
     parts = []
     for low, high in itertools.pairwise(bounds):
@@ -50,22 +122,8 @@ def scalar_envelope(
             db, stream.key, stream.value_type, int(sub_edges[0]), int(sub_edges[-1])
         )
         values = np.asarray(page.values, dtype=np.float64)
-        parts.append(downsample.envelope(page.time_ns, values, sub_edges))
-    return _join_envelopes(parts, edges)
-
-
-def _join_envelopes(
-    parts: list[downsample.Envelope], edges: Int64Array
-) -> downsample.Envelope:
-    """Concatenate envelopes of consecutive, disjoint bucket ranges."""
-    if len(parts) == 1:
-        return parts[0]
-    fields = {
-        name: np.concatenate([getattr(part, name) for part in parts])
-        for name in downsample.Envelope.__slots__
-        if name != "edges"
-    }
-    return downsample.Envelope(edges=edges, **fields)
+        parts.append(downsample.envelope(page.time_ns, values, sub_edges).as_items())
+    return downsample.reduce_items(downsample.concat_items(parts), edges)
 
 
 def channel_envelope(

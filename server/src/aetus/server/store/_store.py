@@ -67,7 +67,7 @@ class EmbeddedStore:
         self,
         data_dir: Path,
         *,
-        memory_limit_mb: int = 96,
+        memory_limit_mb: int = 64,
         threads: int = 2,
     ) -> None:
         """Open or create the store in ``data_dir``.
