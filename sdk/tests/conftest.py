@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aetus.sdk import AsyncClient
+from aetus.sdk import AsyncClient, stubs
 from aetus.server.app import RunningServer, start_server
 from aetus.server.config import Settings
 
@@ -26,6 +26,19 @@ async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
 async def client(server: RunningServer) -> AsyncIterator[AsyncClient]:
     async with AsyncClient(server.address, token=server.admin_token) as opened:
         yield opened
+
+
+async def provision_device(server: RunningServer, device_id: str) -> str:
+    """Register a device with the admin token and return its bearer token."""
+    async with AsyncClient(server.address, token=server.admin_token) as admin:
+        stub = stubs.DeviceServiceStub(admin.channel)
+        reply = await stub.ProvisionDevice(
+            stubs.device_service_pb2.ProvisionDeviceRequest(
+                device_id=device_id, hardware_id=f"hw-{device_id}", model="test"
+            ),
+            metadata=admin.metadata,
+        )
+    return str(reply.token)
 
 
 def stored_points(server: RunningServer, device_id: str, stream: str) -> int:

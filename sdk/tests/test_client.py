@@ -9,13 +9,14 @@ from aetus.sdk import (
     AuthenticationError,
     DeviceIdentity,
     InvalidArgumentError,
+    PermissionDeniedError,
     UnavailableError,
     build_metrics,
     stubs,
 )
 from aetus.server.app import RunningServer
 
-from .conftest import stored_points
+from .conftest import provision_device, stored_points
 
 START_NS = 1_714_564_800_000_000_000
 
@@ -100,6 +101,27 @@ async def test_client_unauthenticated_not_retried(server: RunningServer) -> None
     assert info.value.retriable is False
     assert time.monotonic() - started < 1.5  # no backoff was slept
     assert stored_points(server, "dev-01", "n") == 0
+
+
+async def test_client_permission_denied_not_retried(server: RunningServer) -> None:
+    token = await provision_device(server, "dev-01")
+    other = [build_metrics(DeviceIdentity("dev-02"), {"n": 1})]
+
+    async with AsyncClient(
+        server.address, token=token, retry_initial_backoff_ms=2_000
+    ) as client:
+        started = time.monotonic()
+        with pytest.raises(PermissionDeniedError) as info:
+            await client.send_events(other)
+        elapsed_s = time.monotonic() - started
+        own = await client.send_events(
+            [build_metrics(DeviceIdentity("dev-01"), {"n": 1})]
+        )
+
+    assert info.value.retriable is False
+    assert elapsed_s < 1.5
+    assert own.accepted_count == 1
+    assert stored_points(server, "dev-02", "n") == 0
 
 
 async def test_client_unavailable_retried_then_raised() -> None:

@@ -2,6 +2,7 @@
 
 import asyncio
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +17,8 @@ from aetus.sdk import (
     build_signal_frames,
     stubs,
 )
-from aetus.server.app import RunningServer
+from aetus.server.app import RunningServer, start_server
+from aetus.server.config import Settings
 
 from .conftest import stored_points
 
@@ -259,3 +261,40 @@ async def test_stream_splits_oversized_frame(server: RunningServer) -> None:
     assert result.accepted_count == 3 + 2 + 3
     assert stored_points(server, "dev-01", "vib/big") == 1_500_000
     assert stored_points(server, "dev-01", "imu/accel") == 600
+
+
+async def test_stream_reconnects_after_server_restart(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    identity = DeviceIdentity("dev-01")
+    async with AsyncClient(
+        server.address,
+        token=server.admin_token,
+        retry_initial_backoff_ms=50,
+        retry_max_backoff_ms=200,
+    ) as client:
+        stream = client.open_stream()
+        await stream.send_many(_events(identity, 1))
+        await stream.flush(timeout_s=10)
+        await server.stop(0)
+
+        # The same data folder and port: the device's stream comes back.
+        restarted = await start_server(
+            Settings.load(
+                environ={},
+                data_dir=tmp_path / "data",
+                grpc_address=server.address,
+                admin_token=server.admin_token,
+            )
+        )
+        try:
+            await stream.send_many(_events(identity, 1, first=1))
+            await stream.flush(timeout_s=15)
+            result = await stream.close()
+            count = stored_points(restarted, "dev-01", "n")
+        finally:
+            await restarted.stop(0)
+
+    assert result.reconnect_count >= 1
+    assert result.complete
+    assert count == 2
