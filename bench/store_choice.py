@@ -10,6 +10,10 @@ workload is what the store does most:
 Usage::
 
     .venv/bin/python bench/store_choice.py [--batches 100] [--batch-points 10000]
+    .venv/bin/python bench/store_choice.py --store-reads
+
+The second form measures the chosen store (EmbeddedStore) on a week of 10 Hz
+points: write rate, envelope read time and the reading process's peak RSS.
 
 The durability settings are the ones the store would use: SQLite in WAL mode
 with ``synchronous=FULL``; DuckDB with its default WAL, which syncs on commit,
@@ -92,9 +96,7 @@ class SqliteEngine:
             )
         }
         new = [s for s in sequences if s not in stored]
-        self.db.executemany(
-            "INSERT INTO events VALUES (1, 1, ?)", [(s,) for s in new]
-        )
+        self.db.executemany("INSERT INTO events VALUES (1, 1, ?)", [(s,) for s in new])
         keep = ~np.isin(batch["point_event"], np.array(sorted(stored), dtype=np.int64))
         values = batch["value"][keep]
         nan = np.isnan(values)
@@ -250,15 +252,110 @@ def run_engine(name: str, batches: int, batch_points: int) -> dict[str, Any]:
     }
 
 
+WEEK_POINTS = 7 * 86_400 * 10  # a week at 10 Hz
+
+
+def write_week(folder: Path) -> float:
+    """Store a week of 10 Hz points through EmbeddedStore; return seconds taken."""
+    from aetus.server.records import (
+        EventKey,
+        EventKind,
+        EventRecord,
+        MetricSeriesPoints,
+        NormalizedBatch,
+        ValueType,
+    )
+    from aetus.server.store import EmbeddedStore
+
+    store = EmbeddedStore(folder)
+    chunk, per_event = 504_000, 1_000
+    begin = time.perf_counter()
+    for first in range(0, WEEK_POINTS, chunk):
+        index = np.arange(first, first + chunk)
+        times = 10**18 + index.astype(np.int64) * 100_000_000
+        events = [
+            EventRecord(
+                EventKey("bench", "boot", int(first // per_event + i)),
+                EventKind.METRIC_COLUMNS,
+                int(times[i * per_event]),
+                1,
+                0,
+                0,
+                b"",
+            )
+            for i in range(chunk // per_event)
+        ]
+        points = MetricSeriesPoints(
+            "bench",
+            "week",
+            "",
+            ValueType.DOUBLE,
+            (index - first) // per_event,
+            times,
+            np.sin(index / 1000.0),
+        )
+        store.write(NormalizedBatch(0, events=events, metrics=[points]))
+    elapsed = time.perf_counter() - begin
+    store.close()
+    return elapsed
+
+
+def read_week(folder: Path) -> dict[str, Any]:
+    """Reduce the stored week to 1,000 buckets and to local days; report figures."""
+    from aetus.server import downsample
+    from aetus.server.store import EmbeddedStore
+
+    store = EmbeddedStore(folder)
+    stream = store.find_stream("bench", "week")
+    assert stream is not None
+    end = stream.last_time_ns + 1
+    equal = downsample.equal_width_edges(stream.first_time_ns, end, 1_000)
+    days = downsample.calendar_edges(
+        stream.first_time_ns, end, "day", "Europe/Berlin", max_buckets=100
+    )
+    equal_s, envelope = timed(lambda: store.scalar_envelope(stream, equal))
+    days_s, _ = timed(lambda: store.scalar_envelope(stream, days))
+    store.close()
+    return {
+        "points": int(envelope.count.sum()),
+        "envelope_1000_buckets_s": round(equal_s, 2),
+        "envelope_local_days_s": round(days_s, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+
+
+def run_store_reads() -> dict[str, Any]:
+    """Measure EmbeddedStore on a week of 10 Hz points, reading in a child."""
+    with tempfile.TemporaryDirectory() as folder:
+        write_s = write_week(Path(folder))
+        command = [sys.executable, __file__, "--read-week", folder]
+        output = subprocess.run(command, check=True, capture_output=True, text=True)
+        report: dict[str, Any] = json.loads(output.stdout)
+    report["write_points_per_s"] = round(WEEK_POINTS / write_s)
+    return report
+
+
 def main() -> None:
     """Run both engines in child processes and print a JSON report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=100)
     parser.add_argument("--batch-points", type=int, default=10_000)
     parser.add_argument("--engine", choices=["sqlite", "duckdb"])
+    parser.add_argument(
+        "--store-reads",
+        action="store_true",
+        help="measure EmbeddedStore on a week of 10 Hz points instead",
+    )
+    parser.add_argument("--read-week", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.engine:
         print(json.dumps(run_engine(args.engine, args.batches, args.batch_points)))
+        return
+    if args.read_week:
+        print(json.dumps(read_week(Path(args.read_week))))
+        return
+    if args.store_reads:
+        print(json.dumps(run_store_reads(), indent=2))
         return
 
     report: dict[str, Any] = {
