@@ -161,6 +161,7 @@ def render_config(
         "descriptor_path": str(descriptor_path.resolve()),
         "access_log_path": str(access_log_path),
         "max_request_bytes": settings.max_request_bytes,
+        "max_request_bytes_plus_one": settings.max_request_bytes + 1,
         "max_response_bytes": settings.max_grpc_message_bytes,
         "max_downstream_connections": max_downstream_connections,
     }
