@@ -302,7 +302,18 @@ class EventStream:
             pass
         await self._stop_tasks()
         self._dropped_events = self._held_event_count()
-        return self.result()
+        result = self.result()
+        _logger.info(
+            "Stream to %s closed: %d accepted, %d duplicate(s), %d rejected "
+            "batch(es), %d reconnect(s), %d event(s) not acked",
+            self._settings.target,
+            result.accepted_count,
+            result.duplicate_count,
+            result.rejected_batch_count,
+            result.reconnect_count,
+            result.unacked_event_count,
+        )
+        return result
 
     def result(self) -> StreamResult:
         """Return the counters so far."""

@@ -73,6 +73,7 @@ class Client:
         **settings: Unpack[ClientOptions],
     ) -> None:
         self._runner = _LoopThread()
+        self._closed = False
 
         async def create() -> AsyncClient:
             return AsyncClient(
@@ -110,7 +111,10 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        """Close the channel and stop the loop thread."""
+        """Close the channel and stop the loop thread. Later calls do nothing."""
+        if self._closed:
+            return
+        self._closed = True
         self._runner.run(self._client.close())
         self._runner.stop()
 
