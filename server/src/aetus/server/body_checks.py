@@ -36,29 +36,35 @@ def _check_metrics(event: telemetry_pb2.Event, index: int, ctx: CheckContext) ->
             count=len(metrics),
             limit=limits.max_metrics_per_event,
         )
+    checked = ctx.checked_metrics
+    names = []
     for position, metric in enumerate(metrics):
-        path = f"metrics.metrics[{position}]"
-        check_name(index, f"{path}.name", metric.name, limits.max_name_length)
-        check_text(index, f"{path}.unit", metric.unit, limits.max_unit_length)
+        name = metric.name
+        unit = metric.unit
+        names.append(name)
+        if (name, unit) not in checked:
+            path = f"metrics.metrics[{position}]"
+            check_name(index, f"{path}.name", name, limits.max_name_length)
+            check_text(index, f"{path}.unit", unit, limits.max_unit_length)
+            checked.add((name, unit))
         kind = metric.WhichOneof("value")
         if kind is None:
             raise event_error(
                 index,
-                path,
-                f"value missing for {metric.name!r}; set double_value, int_value, "
+                f"metrics.metrics[{position}]",
+                f"value missing for {name!r}; set double_value, int_value, "
                 "bool_value or string_value, or leave out a reading that failed",
-                name=metric.name,
+                name=name,
             )
         if kind == "string_value":
             check_text(
                 index,
-                f"{path}.string_value",
+                f"metrics.metrics[{position}].string_value",
                 metric.string_value,
                 limits.max_string_value_length,
             )
-    check_unique(
-        index, "metrics.metrics[{}].name", [m.name for m in metrics], "metrics"
-    )
+    if len(set(names)) != len(names):
+        check_unique(index, "metrics.metrics[{}].name", names, "metrics")
 
 
 def _check_signal_frame(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import grpc
@@ -71,11 +71,15 @@ class CheckContext:
         now_ns: Server time when the request arrived, in ns since the epoch.
         device_id: Device the credential belongs to, or None for the admin
             credential, which may send for any device.
+        checked_metrics: (name, unit) pairs of metrics that already passed
+            their name and unit checks in this request. A device repeats the
+            same few names in every event, so each pair is checked once.
     """
 
     limits: Limits
     now_ns: int
     device_id: str | None
+    checked_metrics: set[tuple[str, str]] = field(default_factory=set)
 
 
 def event_error(

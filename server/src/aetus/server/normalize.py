@@ -254,17 +254,18 @@ class _BatchBuilder:
     def _add_metric_set(
         self, event: telemetry_pb2.Event, index: int, batch_index: int, time_ns: int
     ) -> None:
+        device_id = event.device_id
         for position, metric in enumerate(event.metrics.metrics):
             kind = metric.WhichOneof("value")
             assert kind is not None  # validate_event rejects metrics without a value
-            path = f"metrics.metrics[{position}]"
             series = self._series_for(
-                event.device_id,
+                device_id,
                 metric.name,
                 metric.unit,
                 _VALUE_TYPES[kind],
                 index,
-                path,
+                "metrics.metrics[{}]",
+                position,
             )
             series.point_event_index.append(batch_index)
             series.point_time_ns.append(time_ns)
@@ -284,9 +285,14 @@ class _BatchBuilder:
             name_index = int(indices[group[0]])
             name = columns.names[name_index]
             unit = columns.units[name_index] if columns.units else ""
-            path = f"metric_columns.names[{name_index}]"
             series = self._series_for(
-                event.device_id, name, unit, ValueType.DOUBLE, index, path
+                event.device_id,
+                name,
+                unit,
+                ValueType.DOUBLE,
+                index,
+                "metric_columns.names[{}]",
+                name_index,
             )
             series.column_parts.append(
                 (
@@ -303,12 +309,21 @@ class _BatchBuilder:
         unit: str,
         value_type: ValueType,
         index: int,
-        path: str,
+        path_template: str,
+        position: int,
     ) -> _Series:
+        """Return the series of (device, name), checking its type and unit.
+
+        ``path_template.format(position)`` is the field path for errors; it
+        is built only when a check fails, since this runs for every metric.
+        """
         series = self._series.get((device_id, name))
         if series is None:
             series = self._series[(device_id, name)] = _Series(unit, value_type, index)
             return series
+        if series.value_type == value_type and series.unit == unit:
+            return series
+        path = path_template.format(position)
         if {series.value_type, value_type} == _NUMERIC:
             # The store accepts integers into a double series, so a batch that
             # mixes the two stores them all as doubles.
