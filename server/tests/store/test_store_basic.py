@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from aetus.server.records import ValueType
-from aetus.server.store import SCALAR, EmbeddedStore
+from aetus.server.records import ChannelSpec, ValueType
+from aetus.server.store import SAMPLED, SCALAR, EmbeddedStore
 
 T0 = 1_714_564_800_000_000_000
 
@@ -51,3 +51,19 @@ def test_store_restart_keeps_data(store_dir: Path, build) -> None:
         assert again.accepted_count == 0
     finally:
         second.close()
+
+
+def test_store_scalar_wins_name_clash(store: EmbeddedStore, build) -> None:
+    store.write(build.scalar("x", [T0], [1.0], ValueType.DOUBLE))
+    data = np.zeros(4, dtype="<i2").tobytes()
+    channel = (ChannelSpec("a", "V"),)
+    store.write(
+        build.frames("x", [(T0, 1000, 4, 2, 1, channel, data)], first_sequence=1)
+    )
+
+    found = store.find_stream("dev-01", "x")
+    listed = store.list_streams("dev-01")
+
+    assert found is not None
+    assert found.kind == SCALAR
+    assert [(s.name, s.kind) for s in listed] == [("x", SCALAR), ("x", SAMPLED)]

@@ -116,18 +116,25 @@ def device_exists(db: duckdb.DuckDBPyConnection, device_id: str) -> bool:
     return row is not None
 
 
-def list_streams(db: duckdb.DuckDBPyConnection, device_id: str) -> list[StreamInfo]:
-    """Return the device's scalar and sampled streams, sorted by name."""
+def list_streams(
+    db: duckdb.DuckDBPyConnection, device_id: str, name: str | None = None
+) -> list[StreamInfo]:
+    """Return the device's scalar and sampled streams, sorted by name.
+
+    ``name`` limits the result to the streams of that name.
+    """
+    where = "d.device_id = ?" + ("" if name is None else " AND s.name = ?")
+    params = [device_id] if name is None else [device_id, name]
     scalar = db.execute(
         "SELECT s.series_key, s.name, s.value_type, s.unit, s.first_time_ns, "
         "s.last_time_ns, s.point_count FROM series s JOIN devices d "
-        "USING (device_key) WHERE d.device_id = ?",
-        [device_id],
+        f"USING (device_key) WHERE {where}",
+        params,
     ).fetchall()
     streams = [
         StreamInfo(
             device_id,
-            name,
+            stream_name,
             SCALAR,
             key,
             ValueType(value_type),
@@ -138,21 +145,21 @@ def list_streams(db: duckdb.DuckDBPyConnection, device_id: str) -> list[StreamIn
             count,
             0,
         )
-        for key, name, value_type, unit, first, last, count in scalar
+        for key, stream_name, value_type, unit, first, last, count in scalar
     ]
     sampled = db.execute(
         "SELECT s.stream_key, s.name, s.first_time_ns, s.last_time_ns, "
         "s.last_interval_ns FROM signal_streams s JOIN devices d "
-        "USING (device_key) WHERE d.device_id = ?",
-        [device_id],
+        f"USING (device_key) WHERE {where}",
+        params,
     ).fetchall()
-    for key, name, first, last, interval in sampled:
+    for key, stream_name, first, last, interval in sampled:
         channels = _channels(db, key)
         count = max((channel.sample_count for channel in channels), default=0)
         streams.append(
             StreamInfo(
                 device_id,
-                name,
+                stream_name,
                 SAMPLED,
                 key,
                 ValueType.DOUBLE,
@@ -164,14 +171,14 @@ def list_streams(db: duckdb.DuckDBPyConnection, device_id: str) -> list[StreamIn
                 interval,
             )
         )
-    return sorted(streams, key=lambda stream: (stream.name, stream.kind))
+    return sorted(streams, key=lambda stream: (stream.name, stream.kind != SCALAR))
 
 
 def find_stream(
     db: duckdb.DuckDBPyConnection, device_id: str, name: str
 ) -> StreamInfo | None:
     """Return one stream by name; a scalar series wins over a signal stream."""
-    matches = [s for s in list_streams(db, device_id) if s.name == name]
+    matches = list_streams(db, device_id, name)
     return matches[0] if matches else None
 
 

@@ -99,6 +99,7 @@ CREATE TABLE IF NOT EXISTS events (
     firmware_version UINTEGER NOT NULL,
     received_time_ns BIGINT NOT NULL,
     -- The serialised aetus.telemetry.v1.Event as received.
+    -- TODO: no retention job deletes old payloads yet; they stay with the data.
     payload BLOB NOT NULL,
     PRIMARY KEY (boot_key, sequence)
 );

@@ -50,6 +50,10 @@ def scalar_envelope(
     memory depends on the bucket count, not on the number of points. When no
     grid of at most MAX_SQL_BUCKETS cells fits the edges, the points are read
     and reduced in chunks instead.
+
+    NOTE: when several points in a cell share its minimum or maximum,
+    DuckDB's arg_min and arg_max return the time of any one of them, not
+    always the earliest as the numpy path does.
     """
     grid = _grid(edges)
     if grid is None:
