@@ -85,7 +85,7 @@ class _FrameColumns:
             self.columns[name].append(value)
 
     def table(self) -> dict[str, npt.NDArray[np.generic]]:
-        table = {
+        table: dict[str, npt.NDArray[np.generic]] = {
             name: np.asarray(values, dtype=np.int64)
             for name, values in self.columns.items()
             if name != "samples"
