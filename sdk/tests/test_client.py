@@ -155,3 +155,23 @@ async def test_client_get_time(client: AsyncClient) -> None:
     assert before - 1_000_000_000 < server_time.unix_time_ns < time.time_ns() + 10**9
     assert server_time.round_trip_ns > 0
     assert abs(server_time.offset_ns) < 1_000_000_000
+
+
+async def test_client_http_unreachable_retried_then_raised() -> None:
+    events = [build_metrics(DeviceIdentity("dev-01"), {"n": 1})]
+
+    async with AsyncClient(
+        http_url="http://127.0.0.1:1",
+        max_attempts=2,
+        retry_initial_backoff_ms=10,
+    ) as client:
+        with pytest.raises(UnavailableError, match=r"POST to http://127\.0\.0\.1:1"):
+            await client.send_events_http(events)
+
+
+async def test_client_http_bad_url_rejected() -> None:
+    events = [build_metrics(DeviceIdentity("dev-01"), {"n": 1})]
+
+    async with AsyncClient(http_url="127.0.0.1:8080") as client:
+        with pytest.raises(ValueError, match="use http://host:port"):
+            await client.send_events_http(events)

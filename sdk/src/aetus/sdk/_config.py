@@ -14,6 +14,7 @@ from typing import Any
 ENVIRONMENT: dict[str, str] = {
     "target": "AETUS_TARGET",
     "token": "AETUS_TOKEN",
+    "http_url": "AETUS_HTTP_URL",
     "timeout_s": "AETUS_TIMEOUT_S",
     "max_attempts": "AETUS_MAX_ATTEMPTS",
     "retry_initial_backoff_ms": "AETUS_RETRY_INITIAL_BACKOFF_MS",
@@ -51,6 +52,7 @@ class ClientSettings:
         target: host:port of the AETUS gRPC server or of the Envoy front door.
         token: Bearer token sent in the ``authorization`` metadata. Empty
             sends no credential.
+        http_url: Base URL of the HTTP front door, for ``send_events_http``.
         timeout_s: Deadline of each attempt of a unary call, in seconds. The
             bidi stream has no deadline.
         max_attempts: Attempts of a unary call, the first included, before a
@@ -73,6 +75,7 @@ class ClientSettings:
 
     target: str = "127.0.0.1:50051"
     token: str = ""
+    http_url: str = "http://127.0.0.1:8080"
     timeout_s: float = 10.0
     max_attempts: int = 5
     retry_initial_backoff_ms: int = 100

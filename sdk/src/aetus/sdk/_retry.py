@@ -65,7 +65,8 @@ async def call_with_retry(
     RetryInfo detail replaces the backoff delay.
 
     Args:
-        call: Starts one attempt.
+        call: Starts one attempt. It raises grpc.aio.AioRpcError, or an
+            AetusError when it maps its failure itself.
         method: RPC name, for logs.
         target: Server address, for logs.
         max_attempts: Attempts in total, the first included.
@@ -87,6 +88,11 @@ async def call_with_retry(
             if not error.retriable or attempt >= max_attempts:
                 _log_give_up(method, target, attempt, error)
                 raise error from exc
+        except AetusError as exc:
+            error = exc
+            if not error.retriable or attempt >= max_attempts:
+                _log_give_up(method, target, attempt, error)
+                raise
         delay_s = _retry_delay_s(error, backoff)
         _logger.warning(
             "%s to %s failed with %s (attempt %d of %d); retrying in %.2f s",

@@ -122,6 +122,10 @@ class Client:
         """Store a batch of events. See AsyncClient.send_events."""
         return self._runner.run(self._client.send_events(list(events)))
 
+    def send_events_http(self, events: Iterable[telemetry_pb2.Event]) -> IngestResult:
+        """Store a batch with an HTTP POST. See AsyncClient.send_events_http."""
+        return self._runner.run(self._client.send_events_http(list(events)))
+
     def get_time(self) -> ServerTime:
         """Read the server's clock. See AsyncClient.get_time."""
         return self._runner.run(self._client.get_time())
