@@ -10,7 +10,7 @@ export UV_PYTHON_DOWNLOADS := never
 INSTALL_INPUTS := constraints.txt requirements-test.txt protos/python/pyproject.toml \
 	sdk/pyproject.toml server/pyproject.toml
 
-.PHONY: install up test lint generate clean
+.PHONY: install up test bench lint generate clean
 
 install: $(VENV)/.installed
 
@@ -26,6 +26,11 @@ up: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# Ingest throughput against its baselines (see BENCHMARKS.md). Options go in
+# BENCH_ARGS, for example BENCH_ARGS="--repetitions 5 --json results.json".
+bench: install
+	$(BIN)/python bench/ingest.py $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check sdk server tests bench protos/generate.py

@@ -1,0 +1,1 @@
+"""Parts of the ingest benchmark (bench/ingest.py): payloads, processes, load."""
