@@ -7,6 +7,7 @@ and the same message.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import struct
 
@@ -283,3 +284,29 @@ async def test_body_under_limit_stores_all(front_door) -> None:
     assert reply.status == 200, reply.body[:300]
     assert reply.json()["acceptedCount"] == 12_000
     assert front_door.event_count() == before + 12_000
+
+
+async def test_access_log_omits_credentials(front_door, envoy_factory) -> None:
+    secret = "SECRET_123"
+    front = await envoy_factory(front_door.grpc_address)
+    series = f"/v1/devices/{front_door.device_id}/series"
+
+    with_header = await front.http(
+        "GET", "/v1/time", headers={"authorization": f"Bearer tkn_{secret}"}
+    )
+    in_query = await front.http(
+        "GET",
+        f"{series}?stream=x&token={secret}",
+        headers=front_door.bearer(front_door.read_token),
+    )
+    # Envoy writes its access log in the background; stopping it flushes.
+    await asyncio.to_thread(front.envoy.stop)
+    access_log = front.envoy.access_log_path.read_text()
+
+    assert with_header.status == 401
+    assert in_query.status == 400
+    assert '"token"' in in_query.json()["message"]
+    assert f"GET {series} HTTP/1.1" in access_log
+    assert secret not in access_log
+    assert secret not in front.envoy.log_path.read_text()
+    assert front_door.read_token not in access_log

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import socket
 import time
 
 import grpc
@@ -191,3 +193,70 @@ async def test_front_door_concurrent_posts(front_door) -> None:
 
     assert [reply.status for reply in replies] == [200] * 8
     assert front_door.event_count() == before + 8
+
+
+def _raw_exchange(
+    address: str, request: bytes, wait_for_close: bool
+) -> tuple[bytes, bool]:
+    """Send raw bytes, read the reply, and, if asked, whether the peer closed."""
+    host, _, port = address.rpartition(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(request)
+        reply = b""
+        while b"\r\n\r\n" not in reply:
+            reply += connection.recv(65_536)
+        head, _, rest = reply.partition(b"\r\n\r\n")
+        length = int(re.search(rb"content-length: (\d+)", head, re.I).group(1))
+        while len(rest) < length:
+            rest += connection.recv(65_536)
+        closed = False
+        if wait_for_close:
+            # Envoy closes a rejected connection after its delayed-close
+            # timeout of 1 s, so wait a little longer than that.
+            connection.settimeout(3)
+            closed = connection.recv(1) == b""
+    return head + b"\r\n\r\n" + rest, closed
+
+
+@pytest.mark.parametrize(
+    ("framing", "status", "closed"),
+    [
+        pytest.param("both", 400, True, id="length_and_chunked"),
+        pytest.param("chunked", 200, False, id="chunked_only"),
+        pytest.param("length", 200, False, id="length_only"),
+    ],
+)
+async def test_body_framing_headers(
+    front_door, framing: str, status: int, closed: bool
+) -> None:
+    sequence = {"both": 800, "chunked": 801, "length": 802}[framing]
+    body = json.dumps({"events": [json.loads(_event_json(front_door.device_id, 0, 1))]})
+    body = body.replace('"sequence": "0"', f'"sequence": "{sequence}"').encode()
+    head = (
+        "POST /v1/ingest HTTP/1.1\r\nHost: ingest\r\n"
+        f"Content-Type: {JSON}\r\nAuthorization: Bearer {front_door.device_token}\r\n"
+    )
+    if framing in ("both", "length"):
+        head += f"Content-Length: {0 if framing == 'both' else len(body)}\r\n"
+    if framing in ("both", "chunked"):
+        head += "Transfer-Encoding: chunked\r\n"
+        payload = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+    else:
+        payload = body
+    before = front_door.event_count()
+
+    reply, peer_closed = await asyncio.to_thread(
+        _raw_exchange,
+        front_door.http_address,
+        head.encode() + b"\r\n" + payload,
+        closed,
+    )
+
+    assert reply.startswith(f"HTTP/1.1 {status} ".encode())
+    assert peer_closed is closed
+    assert front_door.event_count() == before + (1 if status == 200 else 0)
+    if status == 400:
+        message = json.loads(reply.partition(b"\r\n\r\n")[2])["message"]
+        assert message == (
+            "malformed HTTP request: http1.content_length_and_chunked_not_allowed"
+        )
