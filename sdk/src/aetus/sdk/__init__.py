@@ -46,7 +46,8 @@ from aetus.sdk._frames import (
 from aetus.sdk._identity import DeviceIdentity, new_boot_id
 from aetus.sdk._read import EnvelopeSeries, Series, StreamData
 from aetus.sdk._retry import Backoff
-from aetus.sdk._stream import BatchRejected, EventStream, StreamResult
+from aetus.sdk._stream import EventStream
+from aetus.sdk._stream_results import BatchRejected, StreamResult
 from aetus.sdk._sync import Client, SyncEventStream
 
 try:

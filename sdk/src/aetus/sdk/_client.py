@@ -23,7 +23,8 @@ from aetus.sdk._read import (
     raw_series,
 )
 from aetus.sdk._retry import Backoff, call_with_retry
-from aetus.sdk._stream import EventStream, RejectionCallback
+from aetus.sdk._stream import EventStream
+from aetus.sdk._stream_results import RejectionCallback
 from aetus.sdk._times import TimeLike, ns_from_timestamp, timestamp_from_ns, to_time_ns
 from aetus.telemetry.v1 import telemetry_pb2
 

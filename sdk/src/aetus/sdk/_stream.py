@@ -16,7 +16,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -35,63 +34,13 @@ from aetus.sdk._errors import (
     error_from_status_proto,
 )
 from aetus.sdk._retry import Backoff
+from aetus.sdk._stream_results import BatchRejected, RejectionCallback, StreamResult
 from aetus.telemetry.v1 import telemetry_pb2
 
 _logger = logging.getLogger(__name__)
 
 # Rejections after the first are logged at most once per this interval.
 _REJECTION_LOG_INTERVAL_S = 10.0
-
-
-@dataclass(frozen=True, slots=True)
-class BatchRejected:
-    """A batch the server rejected; none of its events were stored.
-
-    Attributes:
-        batch_number: Position of the batch on this EventStream, from 1. It
-            stays the same when the batch is resent on a new call.
-        events: The events of the batch, for logging or quarantine.
-        error: The server's status for the batch, mapped to an AetusError.
-    """
-
-    batch_number: int
-    events: tuple[telemetry_pb2.Event, ...]
-    error: AetusError
-
-
-RejectionCallback = Callable[[BatchRejected], None]
-
-
-@dataclass(frozen=True, slots=True)
-class StreamResult:
-    """Counters of an EventStream, as returned by ``close()``.
-
-    Attributes:
-        accepted_count: Events the server stored.
-        duplicate_count: Events the server had already stored, such as
-            events resent after a reconnect.
-        rejected_batch_count: Batches the server rejected.
-        rejected_event_count: Events in the rejected batches.
-        reconnect_count: Calls opened after the first one.
-        resent_batch_count: Batches written again on a new call.
-        unacked_event_count: Events never acked: dropped at close or at a
-            permanent failure. 0 after a clean close.
-        error: The permanent failure that ended the stream, or None.
-    """
-
-    accepted_count: int
-    duplicate_count: int
-    rejected_batch_count: int
-    rejected_event_count: int
-    reconnect_count: int
-    resent_batch_count: int
-    unacked_event_count: int
-    error: AetusError | None
-
-    @property
-    def complete(self) -> bool:
-        """True when every event sent was acked and no failure ended the stream."""
-        return self.unacked_event_count == 0 and self.error is None
 
 
 class _Stalled(Exception):
@@ -303,16 +252,7 @@ class EventStream:
         await self._stop_tasks()
         self._dropped_events = self._held_event_count()
         result = self.result()
-        _logger.info(
-            "Stream to %s closed: %d accepted, %d duplicate(s), %d rejected "
-            "batch(es), %d reconnect(s), %d event(s) not acked",
-            self._settings.target,
-            result.accepted_count,
-            result.duplicate_count,
-            result.rejected_batch_count,
-            result.reconnect_count,
-            result.unacked_event_count,
-        )
+        _log_close(self._settings.target, result)
         return result
 
     def result(self) -> StreamResult:
@@ -597,3 +537,16 @@ async def _first_outcome(
                 raise error
             if task is reader:
                 return reader.result()
+
+
+def _log_close(target: str, result: StreamResult) -> None:
+    _logger.info(
+        "Stream to %s closed: %d accepted, %d duplicate(s), %d rejected "
+        "batch(es), %d reconnect(s), %d event(s) not acked",
+        target,
+        result.accepted_count,
+        result.duplicate_count,
+        result.rejected_batch_count,
+        result.reconnect_count,
+        result.unacked_event_count,
+    )

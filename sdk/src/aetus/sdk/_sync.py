@@ -19,7 +19,8 @@ from aetus.sdk._client import (
 )
 from aetus.sdk._config import ClientSettings
 from aetus.sdk._read import StreamData
-from aetus.sdk._stream import EventStream, RejectionCallback, StreamResult
+from aetus.sdk._stream import EventStream
+from aetus.sdk._stream_results import RejectionCallback, StreamResult
 from aetus.sdk._times import TimeLike
 from aetus.telemetry.v1 import telemetry_pb2
 
