@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
+import sys
+from pathlib import Path
 from typing import TextIO
 
 from aetus.server.config import Settings
@@ -82,9 +85,10 @@ def first_commands(settings: Settings) -> list[str]:
         ]
     }
     body = shlex.quote(json.dumps(batch, separators=(",", ":")))
+    grpcurl = _grpcurl_command()
     return [
-        f"grpcurl -plaintext {grpc} list",
-        f'grpcurl -plaintext -H "authorization: Bearer $(cat {admin})" '
+        f"{grpcurl} -plaintext {grpc} list",
+        f'{grpcurl} -plaintext -H "authorization: Bearer $(cat {admin})" '
         f'-d \'{{"device_id": "{DEMO_DEVICE_ID}"}}\' '
         f"{grpc} aetus.query.v1.QueryService/ListStreams",
         f'curl -sS -H "authorization: Bearer $(cat {admin})" '
@@ -92,3 +96,16 @@ def first_commands(settings: Settings) -> list[str]:
         f'curl -sS -X POST -H "authorization: Bearer $(cat {device})" '
         f"-H 'content-type: application/json' -d {body} {front}/v1/ingest",
     ]
+
+
+def _grpcurl_command() -> str:
+    """Return how to run grpcurl: by name when on PATH, else the venv's copy."""
+    if shutil.which("grpcurl"):
+        return "grpcurl"
+    bundled = Path(sys.executable).parent / "grpcurl"
+    if not bundled.exists():
+        return "grpcurl"
+    try:
+        return shlex.quote(str(bundled.relative_to(Path.cwd())))
+    except ValueError:
+        return shlex.quote(str(bundled))

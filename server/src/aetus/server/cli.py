@@ -71,6 +71,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         status: int = args.handler(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader of our output (for example `head`) exited; stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except _USER_ERRORS as exc:
         print(f"aetus {args.command}: {exc}", file=sys.stderr)
         return 2

@@ -172,7 +172,8 @@ def _add_read(commands: Subcommands) -> None:
         "--start",
         default=None,
         metavar="TIME",
-        help="start of the range: ISO 8601 with a zone, or -30s, -5m, -2h, -1d",
+        help="start of the range: ISO 8601 with a zone, or a time before now "
+        "written as --start=-30s, -5m, -2h or -1d",
     )
     read.add_argument(
         "--end", default=None, metavar="TIME", help="end of the range, as --start"

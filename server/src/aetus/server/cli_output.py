@@ -6,7 +6,7 @@ import csv
 import math
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -110,15 +110,20 @@ def print_devices(devices: Sequence[Any], out: TextIO) -> None:
 
 def print_stream_data(data: StreamData, out: TextIO, *, as_csv: bool) -> None:
     """Print raw points (one column per channel) or envelope buckets."""
+    # CSV keeps every digit (repr round-trips a float64); the table shows ten
+    # significant digits, enough for any sensor and free of binary noise.
+    number = _exact if as_csv else _short
     if data.mode == "envelope":
-        _emit(_bucket_rows(data), out, as_csv)
+        _emit(_bucket_rows(data, number), out, as_csv)
     else:
-        _emit(_point_rows(data), out, as_csv)
+        _emit(_point_rows(data, number), out, as_csv)
 
 
-def _point_rows(data: StreamData) -> list[list[str]]:
+def _point_rows(data: StreamData, number: Callable[[float], str]) -> list[list[str]]:
     series = [item for item in data.series.values() if isinstance(item, Series)]
-    names = [item.channel or data.stream.name for item in series]
+    names = [
+        _column_name(item.channel or data.stream.name, item.unit) for item in series
+    ]
     rows = [["time", *names]]
     if not series:
         return rows
@@ -130,22 +135,26 @@ def _point_rows(data: StreamData) -> list[list[str]]:
         for index in range(len(group[0])):
             row = [format_time_ns(int(group[0].times_ns[index]))]
             for item in series:
-                row.append(_cell(item, index) if item in group else "")
+                row.append(_cell(item, index, number) if item in group else "")
             rows.append(row)
     return rows
 
 
-def _cell(series: Any, index: int) -> str:
+def _column_name(name: str, unit: str) -> str:
+    return f"{name} [{unit}]" if unit else name
+
+
+def _cell(series: Series, index: int, number: Callable[[float], str]) -> str:
     if bool(series.gaps[index]):
         return "gap"
     value = series.values[index]
     if isinstance(value, float | np.floating):
-        return repr(float(value))
+        return number(float(value))
     return str(value)
 
 
-def _bucket_rows(data: StreamData) -> list[list[str]]:
-    rows = [["channel", "start", "end", "count", "min", "max", "mean"]]
+def _bucket_rows(data: StreamData, number: Callable[[float], str]) -> list[list[str]]:
+    rows = [["channel", "unit", "start", "end", "count", "min", "max", "mean"]]
     for name, series in data.series.items():
         if not isinstance(series, EnvelopeSeries):
             continue
@@ -153,19 +162,28 @@ def _bucket_rows(data: StreamData) -> list[list[str]]:
             rows.append(
                 [
                     name or data.stream.name,
+                    series.unit,
                     format_time_ns(int(series.start_times[index].view(np.int64))),
                     format_time_ns(int(series.end_times[index].view(np.int64))),
                     str(int(series.counts[index])),
-                    _number(series.mins[index]),
-                    _number(series.maxs[index]),
-                    _number(series.means[index]),
+                    _optional(series.mins[index], number),
+                    _optional(series.maxs[index], number),
+                    _optional(series.means[index], number),
                 ]
             )
     return rows
 
 
-def _number(value: float) -> str:
-    return "" if math.isnan(value) else repr(float(value))
+def _optional(value: float, number: Callable[[float], str]) -> str:
+    return "" if math.isnan(value) else number(float(value))
+
+
+def _exact(value: float) -> str:
+    return repr(value)
+
+
+def _short(value: float) -> str:
+    return f"{value:.10g}"
 
 
 def _emit(rows: list[list[str]], out: TextIO, as_csv: bool) -> None:
