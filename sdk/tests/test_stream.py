@@ -298,3 +298,20 @@ async def test_stream_reconnects_after_server_restart(
     assert result.reconnect_count >= 1
     assert result.complete
     assert count == 2
+
+
+async def test_stream_oversized_event_rejected_locally(server: RunningServer) -> None:
+    identity = DeviceIdentity("dev-01")
+    huge = build_metrics(identity, {"note": "x" * 8_000}, time=START_NS)
+    async with AsyncClient(
+        server.address, token=server.admin_token, max_message_bytes=4_096
+    ) as client:
+        stream = client.open_stream()
+        with pytest.raises(ValueError, match="over max_message_bytes=4096"):
+            await stream.send(huge)
+        await stream.send_many(_events(identity, 3))
+        result = await stream.close()
+
+    assert result.complete
+    assert result.accepted_count == 3
+    assert stored_points(server, "dev-01", "note") == 0

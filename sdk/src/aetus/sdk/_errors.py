@@ -237,4 +237,4 @@ def _read_details(
 def _unpack(packed: any_pb2.Any, target: Message) -> bool:
     if not packed.Is(target.DESCRIPTOR):
         return False
-    return packed.Unpack(target)
+    return bool(packed.Unpack(target))

@@ -317,7 +317,7 @@ def _probe_size(identity: DeviceIdentity, header: telemetry_pb2.MetricColumns) -
     )
     probe.time.FromNanoseconds(0)
     probe.metric_columns.CopyFrom(header)
-    return probe.ByteSize()
+    return int(probe.ByteSize())
 
 
 def _lookup(kind: str, value: str, table: Mapping[str, E]) -> E:

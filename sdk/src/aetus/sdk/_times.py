@@ -101,4 +101,4 @@ def timestamp_from_ns(time_ns: int) -> timestamp_pb2.Timestamp:
 
 def ns_from_timestamp(timestamp: timestamp_pb2.Timestamp) -> int:
     """Return a protobuf Timestamp as nanoseconds since the epoch."""
-    return timestamp.seconds * _NS_PER_S + timestamp.nanos
+    return int(timestamp.seconds) * _NS_PER_S + int(timestamp.nanos)
