@@ -154,6 +154,7 @@ class EventStream:
             self._run_task = asyncio.get_running_loop().create_task(
                 self._run(), name="aetus-event-stream"
             )
+            self._run_task.add_done_callback(self._on_run_done)
 
     async def send(self, event: telemetry_pb2.Event) -> None:
         """Queue one event; wait while the window of unacked batches is full.
@@ -516,6 +517,24 @@ class EventStream:
             error,
             self._held_event_count(),
         )
+
+    def _on_run_done(self, task: asyncio.Task[None]) -> None:
+        # _run turns every call failure into a result, so an exception here is
+        # a fault in this module. Without this, send() would wait forever for
+        # acks that no task reads any more.
+        if task.cancelled() or task.exception() is None:
+            return
+        _logger.error(
+            "Stream task for %s failed",
+            self._settings.target,
+            exc_info=task.exception(),
+        )
+        self._failure = AetusError(f"stream task failed: {task.exception()!r}")
+        task.get_loop().create_task(self._wake_waiters())
+
+    async def _wake_waiters(self) -> None:
+        async with self._cond:
+            self._cond.notify_all()
 
     async def _stop_tasks(self) -> None:
         tasks = [task for task in (self._run_task, self._linger_task) if task]
