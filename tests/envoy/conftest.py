@@ -18,6 +18,7 @@ from aetus.device.v1 import device_service_pb2, device_service_pb2_grpc
 from aetus.ingest.v1 import ingest_service_pb2, ingest_service_pb2_grpc
 from aetus.query.v1 import query_service_pb2, query_service_pb2_grpc
 from aetus.server.errors import ApiError, abort
+from google.api import httpbody_pb2
 
 # Message of every scripted error: spaces, an em dash and a degree sign, so
 # percent-encoding or a lossy charset shows up as a mismatch.
@@ -45,7 +46,14 @@ class ScriptedDevices(device_service_pb2_grpc.DeviceServiceServicer):
 
 
 class ScriptedIngest(ingest_service_pb2_grpc.IngestServiceServicer):
-    """StreamEvents acks each batch and waits before a final ack."""
+    """IngestHttpBody echoes its input; StreamEvents waits before a final ack."""
+
+    async def IngestHttpBody(
+        self, request: httpbody_pb2.HttpBody, context: grpc.aio.ServicerContext
+    ) -> httpbody_pb2.HttpBody:
+        return httpbody_pb2.HttpBody(
+            content_type=request.content_type, data=request.data
+        )
 
     async def StreamEvents(
         self,

@@ -136,3 +136,20 @@ async def test_response_over_limit_is_500_not_200(
     assert large.headers["content-type"] == "application/json"
     assert large.json()["code"] == 13
     assert f"response limit: {limit} bytes" in large.json()["message"]
+
+
+async def test_http_body_query_parameters_left_out(scripted_front_door) -> None:
+    # HttpBody has fields named data and content_type; query parameters with
+    # those names must neither replace them nor fail the request.
+    samples = bytes([0x00, 0x00, 0x80, 0x3F])
+
+    reply = await scripted_front_door.http(
+        "POST",
+        "/v1/ingest?data=1&content_type=x",
+        samples,
+        {"content-type": "application/octet-stream"},
+    )
+
+    assert reply.status == 200
+    assert reply.body == samples
+    assert reply.headers["content-type"] == "application/octet-stream"
