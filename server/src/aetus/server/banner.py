@@ -1,4 +1,4 @@
-"""What ``aetus up`` prints once it serves: addresses, tokens and first commands."""
+"""The text ``aetus up`` prints once it serves: addresses, tokens, first commands."""
 
 from __future__ import annotations
 

@@ -157,7 +157,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     """Build server settings from parsed flags, the environment and defaults.
 
     Raises:
-        cli_client.CommandError: An environment variable holds a bad value.
+        cli_client.CommandError: An environment variable contains an invalid value.
     """
     overrides = {name: getattr(args, name, None) for name in ENVIRONMENT}
     try:

@@ -35,7 +35,7 @@ T = TypeVar("T")
 
 
 class CommandError(Exception):
-    """A command cannot run; the message says why and what to change."""
+    """A command cannot run. The message names the cause and what to change."""
 
 
 # The type of ``add_subparsers()``, which argparse exposes only under this name.

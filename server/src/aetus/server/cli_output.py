@@ -30,7 +30,7 @@ _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
 
 
 class TimeArgumentError(ValueError):
-    """A time flag holds text that is not a time."""
+    """A time flag contains text that is not a time."""
 
 
 def parse_time(text: str | None, flag: str, now_ns: int | None = None) -> int | None:

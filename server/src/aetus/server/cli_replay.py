@@ -124,9 +124,9 @@ async def _device_token(args: argparse.Namespace) -> str:
             return read_token_file(args.token_file)
         if os.environ.get("AETUS_TOKEN"):
             return os.environ["AETUS_TOKEN"]
-        kept = device_token_path(data_dir, args.device)
-        if kept.is_file():
-            return read_token_file(kept)
+        saved_token = device_token_path(data_dir, args.device)
+        if saved_token.is_file():
+            return read_token_file(saved_token)
         admin_path = admin_token_path(data_dir)
         if not admin_path.is_file():
             raise cli_client.CommandError(
@@ -137,7 +137,7 @@ async def _device_token(args: argparse.Namespace) -> str:
         admin = read_token_file(admin_path)
     except CredentialError as exc:
         raise cli_client.CommandError(str(exc)) from exc
-    return await _provision(args, admin, kept)
+    return await _provision(args, admin, saved_token)
 
 
 async def _provision(args: argparse.Namespace, admin_token: str, keep_at: Path) -> str:

@@ -27,7 +27,7 @@ class CredentialError(Exception):
 
 
 def admin_token_path(data_dir: Path) -> Path:
-    """Return the file that holds the server's admin token."""
+    """Return the path of the file with the server's admin token."""
     return data_dir / ADMIN_TOKEN_FILE
 
 

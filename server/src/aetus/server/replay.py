@@ -45,7 +45,7 @@ MAX_POINTS_PER_EVENT = 10_000
 
 
 class EventSender(Protocol):
-    """Where replayed events go: the SDK's EventStream has this shape."""
+    """Receiver of replayed events, such as the SDK's EventStream."""
 
     async def send(self, event: telemetry_pb2.Event) -> None:
         """Queue one event for sending; waits while the sender is full."""
@@ -65,7 +65,7 @@ class ScheduledItem:
 
 @dataclass
 class ReplayReport:
-    """What a replay sent."""
+    """Counts of the events, frames and points a replay sent."""
 
     start_time_ns: int
     events: int = 0

@@ -2,10 +2,10 @@
 
 ``aetus up`` starts, in this order: the gRPC server in this process, Envoy as
 a child process, and the demo device, which streams to the server over the
-SDK's bidi stream. On Ctrl-C or SIGTERM it stops them in reverse order: the
-demo device first sends what it has and waits for the acks, then Envoy stops,
-then the server stops after its in-flight calls, so every event that was
-acknowledged is durable when the command returns.
+SDK's bidi stream. On Ctrl-C or SIGTERM it stops them in reverse order. The
+demo device first sends what it has and waits for the acks. Then Envoy stops,
+and then the server stops after its in-flight calls. So every acknowledged
+event is durable when the command returns.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ async def run_server_only(settings: Settings, out: TextIO = sys.stdout) -> int:
 
 @dataclass
 class _Parts:
-    """What ``aetus up`` started, so that it can stop each part."""
+    """Parts that ``aetus up`` started, kept so that it can stop each one."""
 
     server: app.RunningServer
     envoy: EnvoyProcess | None = None

@@ -87,7 +87,7 @@ _NS_PER_UNIT = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
 
 @dataclass(frozen=True)
 class _Column:
-    """Where a value column goes: a stream, its channel and the unit."""
+    """Destination of a value column: a stream, its channel and the unit."""
 
     stream: str
     channel: str

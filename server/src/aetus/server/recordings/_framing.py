@@ -26,7 +26,7 @@ _INT_RANGES = {"int16": (-(2**15), 2**15 - 1), "int32": (-(2**31), 2**31 - 1)}
 def choose_encoding(values: SampleArray) -> tuple[str, float | None]:
     """Pick the smallest lossless sample encoding for an array of values.
 
-    Integer arrays get int16 or int32, whichever holds their range. A float
+    Integer arrays get int16 or int32, whichever fits their range. A float
     array whose every value lies on a 10**-k grid (k from 0 to 9) becomes
     integers with scale 10**-k. Any other float array becomes float32.
 
@@ -59,7 +59,7 @@ def choose_encoding(values: SampleArray) -> tuple[str, float | None]:
 
 
 def integer_encoding(values: SampleArray) -> str:
-    """Return int16 or int32, whichever holds the integer values' range."""
+    """Return int16 or int32, whichever fits the integer values' range."""
     if values.size == 0:
         return "int16"
     low, high = int(values.min()), int(values.max())
@@ -129,7 +129,7 @@ def frames_from_timed(
 
     ``times_ns`` must be strictly increasing. A frame ends when it is full, or
     before a sample that lies further than ``TIMING_TOLERANCE`` intervals from
-    its grid slot; that sample starts the next frame.
+    its grid slot, and that sample starts the next frame.
 
     Returns:
         The frames, and the number of frames that timing ended early.
