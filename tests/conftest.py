@@ -26,7 +26,12 @@ import pytest_asyncio
 from aetus.device.v1 import device_service_pb2, device_service_pb2_grpc
 from aetus.server.app import RunningServer, start_server
 from aetus.server.config import Settings
-from aetus.server.envoy import CLUSTER_NAME, EnvoyProcess, split_address
+from aetus.server.envoy import (
+    CLUSTER_NAME,
+    TEMPLATE_PATH,
+    EnvoyProcess,
+    split_address,
+)
 
 ADMIN_TOKEN = "test-admin-token"
 READ_TOKEN = "test-read-token"
@@ -217,18 +222,24 @@ async def envoy_factory(
 ) -> AsyncIterator[EnvoyFactory]:
     """Return a function that starts Envoy in front of a gRPC address.
 
-    The function takes the upstream address and Settings overrides, for
-    example ``max_request_bytes``. Every Envoy it started stops at the end of
-    the module.
+    The function takes the upstream address, optionally another config
+    template, and Settings overrides such as ``max_request_bytes``. Every
+    Envoy it started stops at the end of the module.
     """
     started: list[EnvoyProcess] = []
 
-    async def start(grpc_address: str, **overrides: Any) -> EnvoyFront:
+    async def start(
+        grpc_address: str, *, template_path: Path = TEMPLATE_PATH, **overrides: Any
+    ) -> EnvoyFront:
         settings = server_settings(
             tmp_path_factory.mktemp("envoy"), grpc_address=grpc_address, **overrides
         )
         envoy = await asyncio.to_thread(
-            EnvoyProcess.start, settings, settings.data_dir, concurrency=1
+            EnvoyProcess.start,
+            settings,
+            settings.data_dir,
+            concurrency=1,
+            template_path=template_path,
         )
         started.append(envoy)
         return EnvoyFront(envoy.http_address, envoy)

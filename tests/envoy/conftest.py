@@ -28,6 +28,8 @@ SCRIPTED_MESSAGE = "events[0].time: required — Messwert 21.5 °C ohne Zeitstem
 # client half-closes, before it sends its last ack.
 FINAL_ACK_DELAY_KEY = "x-final-ack-delay-s"
 
+SLOW_READ_S = 3.0
+
 
 class ScriptedDevices(device_service_pb2_grpc.DeviceServiceServicer):
     """GetDevice on device id ``code-<n>`` fails with gRPC status code n."""
@@ -79,13 +81,18 @@ class ScriptedIngest(ingest_service_pb2_grpc.IngestServiceServicer):
 
 
 class ScriptedQuery(query_service_pb2_grpc.QueryServiceServicer):
-    """ReadStream returns ``max_points`` raw points valued 0, 1, 2 and so on."""
+    """ReadStream returns ``max_points`` raw points valued 0, 1, 2 and so on.
+
+    On the stream named ``slow`` it waits ``SLOW_READ_S`` seconds first.
+    """
 
     async def ReadStream(
         self,
         request: query_service_pb2.ReadStreamRequest,
         context: grpc.aio.ServicerContext,
     ) -> query_service_pb2.ReadStreamResponse:
+        if request.stream == "slow":
+            await asyncio.sleep(SLOW_READ_S)
         points = [
             query_service_pb2.Point(double_value=float(index))
             for index in range(request.max_points)

@@ -10,6 +10,7 @@ import grpc
 import pytest
 from aetus.device.v1 import device_service_pb2, device_service_pb2_grpc
 from aetus.ingest.v1 import ingest_service_pb2, ingest_service_pb2_grpc
+from aetus.server.envoy import TEMPLATE_PATH
 
 pytestmark = [pytest.mark.envoy, pytest.mark.asyncio(loop_scope="module")]
 
@@ -153,3 +154,20 @@ async def test_http_body_query_parameters_left_out(scripted_front_door) -> None:
     assert reply.status == 200
     assert reply.body == samples
     assert reply.headers["content-type"] == "application/octet-stream"
+
+
+async def test_route_timeout_is_504_json(scripted_upstream, envoy_factory, tmp_path):
+    # The shipped HTTP route timeout is 60 s; a copy with 1 s shows the reply
+    # that a client gets when it runs out, without a minute of waiting.
+    template = tmp_path / "envoy.yaml"
+    shipped = TEMPLATE_PATH.read_text()
+    template.write_text(shipped.replace("timeout: 60s", "timeout: 1s"))
+    front = await envoy_factory(scripted_upstream, template_path=template)
+
+    reply = await front.http("GET", "/v1/devices/d/series?stream=slow")
+
+    assert shipped.count("timeout: 60s") == 2
+    assert reply.status == 504
+    assert reply.headers["grpc-status"] == "4"
+    assert reply.json()["code"] == 4
+    assert reply.json()["message"].startswith("AETUS gRPC server did not reply in time")
