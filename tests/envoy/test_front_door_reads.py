@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 from urllib.parse import urlencode
@@ -302,6 +303,11 @@ async def test_wide_query_complete_or_reduced(front_door) -> None:
         )
 
     reduced = await read_series(front_door, {"stream": "b05/wide"})
+    compressed = await front_door.http(
+        "GET",
+        f"/v1/devices/{front_door.device_id}/series?stream=b05/wide",
+        headers={"accept-encoding": "gzip", **front_door.bearer(front_door.read_token)},
+    )
     full = await read_series(
         front_door,
         {"stream": "b05/wide", "mode": "READ_MODE_RAW", "max_points": count},
@@ -314,6 +320,9 @@ async def test_wide_query_complete_or_reduced(front_door) -> None:
     buckets = reduced_body["series"][0]["buckets"]
     assert 0 < len(buckets) <= 1000
     assert sum(int(bucket["count"]) for bucket in buckets) == count
+    assert compressed.headers["content-encoding"] == "gzip"
+    assert len(compressed.body) < len(reduced.body)
+    assert json.loads(gzip.decompress(compressed.body)) == reduced_body
     assert full.status == 200
     assert int(full.headers["content-length"]) == len(full.body)
     points = full.json()["series"][0]["points"]
