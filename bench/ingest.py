@@ -126,6 +126,7 @@ def _started(args: argparse.Namespace, folder: Path) -> Iterator[Run]:
         load_pool = stack.enter_context(ProcessPoolExecutor(1, mp_context=spawn))
         sampler.add("load client", load_pool.submit(os.getpid).result())
         baseline_pool = stack.enter_context(ProcessPoolExecutor(1, mp_context=spawn))
+        sampler.add("baseline", baseline_pool.submit(os.getpid).result())
         baseline_pool.submit(baselines.open_store, str(folder / "baseline")).result()
         stack.callback(lambda: baseline_pool.submit(baselines.close_store).result())
         yield Run(

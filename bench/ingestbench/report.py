@@ -79,6 +79,22 @@ RSS_LIMIT_BYTES = 300 * 1_000_000
 # Phases that load the server; their CPU use per process is reported.
 LOAD_FIGURES = ("stream_rows", "stream_columns", "envoy_small", "grpc_small")
 
+# CPU cost per unit of work: (figure, process, unit). The server's cost of a
+# point on the stream compares with the baseline's cost of storing it, which
+# the noise of a shared machine disturbs far less than wall-clock rates. The
+# baseline's cost covers its timed writes only, not the normalisation before.
+CPU_COSTS: tuple[tuple[str, str, str], ...] = (
+    ("stream_rows", "server", "points"),
+    ("insert_rows", "baseline", "points"),
+    ("stream_columns", "server", "points"),
+    ("insert_columns", "baseline", "points"),
+    ("envoy_small", "server", "requests"),
+    ("envoy_small", "envoy", "requests"),
+    ("grpc_small", "server", "requests"),
+    ("insert_small", "baseline", "requests"),
+    ("insert_small_grouped", "baseline", "requests"),
+)
+
 
 def machine() -> dict[str, Any]:
     """Describe the machine and the versions that affect the figures."""
@@ -138,6 +154,12 @@ def summarize(
         }
         for figure in LOAD_FIGURES
     }
+    cpu_us = {
+        f"{figure}.{label}.per_{unit[:-1]}": statistics.median(
+            _cpu_s(rep[figure], label) * 1e6 / rep[figure][unit] for rep in repetitions
+        )
+        for figure, label, unit in CPU_COSTS
+    }
     server_rss = rss.get("server", {})
     rss_max = max(server_rss.values(), default=0)
     targets = {
@@ -150,10 +172,17 @@ def summarize(
         "medians": medians,
         "ratios": ratios,
         "cpu_cores": cores,
+        "cpu_us": cpu_us,
         "server_rss_max_bytes": rss_max,
         "rss_max_bytes_by_phase": rss,
         "targets": targets,
     }
+
+
+def _cpu_s(figure: dict[str, Any], label: str) -> float:
+    if label == "baseline":
+        return float(figure["timed_cpu_s"])
+    return float(figure["cpu_s"].get(label, 0.0))
 
 
 def render(summary: dict[str, Any], info: dict[str, Any]) -> str:
@@ -171,6 +200,9 @@ def render(summary: dict[str, Any], info: dict[str, Any]) -> str:
 
     lines += _ratio_table(summary)
     lines += _cpu_table(summary["cpu_cores"])
+    lines += ["", "| CPU cost, median | microseconds |", "| --- | ---: |"]
+    for name, value in summary["cpu_us"].items():
+        lines.append(f"| {name} | {value:,.1f} |")
 
     rss_mb = summary["server_rss_max_bytes"] / 1e6
     verdict = _verdict(summary["targets"]["server_rss_below_300mb"])

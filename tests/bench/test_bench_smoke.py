@@ -116,6 +116,9 @@ def test_ingest_bench_summarizes_targets(tiny_run: TinyRun) -> None:
         ratio = summary["ratios"][name]
         assert ratio["min"] <= ratio["median"] <= ratio["max"], name
         assert name in stdout
+    assert "stream_rows.server.per_point" in summary["cpu_us"]
+    assert "insert_rows.baseline.per_point" in summary["cpu_us"]
+    assert "envoy_small.envoy.per_request" in summary["cpu_us"]
     assert summary["server_rss_max_bytes"] > 0
     assert set(summary["rss_max_bytes_by_phase"]["server"]) >= SAMPLED_PHASES
 
