@@ -7,53 +7,67 @@ import numpy as np
 import numpy.typing as npt
 from aetus.server.records import FrameRecord
 from aetus.server.store._codec import ChannelSummary, summarize_channels
-from aetus.server.store._keys import Keys, LayoutId
+from aetus.server.store._dimensions import DimensionRows
+from aetus.server.store._keys import LayoutId
 
-DecodedFrame = tuple[FrameRecord, npt.NDArray[np.float64]]
 
+class FrameRows:
+    """The frames of one write group, their channel statistics and stream totals.
 
-def write_frames(
-    db: duckdb.DuckDBPyConnection,
-    keys: Keys,
-    frames: list[DecodedFrame],
-    event_keys: npt.NDArray[np.int64],
-    device_keys: dict[str, int],
-) -> None:
-    """Insert frames of new events, their channel statistics and stream totals.
-
-    Args:
-        db: Connection with an open transaction.
-        keys: Dimension key caches.
-        frames: Each frame with its decoded values (channels x samples).
-        event_keys: Event key of each event index of the batch.
-        device_keys: Device key of each device id of the batch.
+    ``add`` queues a frame and any new stream, channel or layout row, and
+    ``write`` inserts the frames and statistics of the whole group with one
+    statement per table.
     """
-    if not frames:
-        return
-    first = keys.allocate("frames", len(frames))
-    rows = _FrameColumns()
-    stats = _StatColumns()
-    for offset, (frame, decoded) in enumerate(frames):
-        stream_key = _ensure_stream(db, keys, device_keys[frame.device_id], frame)
+
+    def __init__(self, dimensions: DimensionRows) -> None:
+        self._dimensions = dimensions
+        self._frames = _FrameColumns()
+        self._stats = _StatColumns()
+
+    def add(
+        self,
+        frame: FrameRecord,
+        decoded: npt.NDArray[np.float64],
+        event_key: int,
+        device_key: int,
+    ) -> None:
+        """Queue one frame of a new event with its decoded values.
+
+        Args:
+            frame: The frame as ingest normalised it.
+            decoded: Its values, channels x samples.
+            event_key: Key of the event that carried the frame.
+            device_key: Key of the frame's device.
+        """
+        rows, keys = self._dimensions, self._dimensions.keys
+        stream_key = _ensure_stream(rows, device_key, frame)
         channel_keys = [
-            _ensure_channel(db, keys, stream_key, channel.name, channel.unit)
+            _ensure_channel(rows, stream_key, channel.name, channel.unit)
             for channel in frame.channels
         ]
-        layout_key = _ensure_layout(db, keys, stream_key, frame, channel_keys)
-        frame_key = first + offset
-        event_key = int(event_keys[frame.event_index])
-        rows.add(frame_key, stream_key, layout_key, event_key, frame)
+        layout_key = _ensure_layout(rows, stream_key, frame, channel_keys)
+        frame_key = keys.allocate("frames")
+        self._frames.add(frame_key, stream_key, layout_key, event_key, frame)
         summaries = summarize_channels(decoded)
         for channel_key, summary in zip(channel_keys, summaries, strict=True):
-            stats.add(frame_key, channel_key, frame, summary)
+            self._stats.add(frame_key, channel_key, frame, summary)
 
-    frame_table = rows.table()  # noqa: F841  # read by DuckDB's replacement scan
-    db.execute("INSERT INTO frames SELECT * FROM frame_table")
-    # NaN in the scanned arrays becomes NULL, which is what a channel with no
-    # finite value stores.
-    stat_table = stats.table()  # noqa: F841  # read by DuckDB's replacement scan
-    db.execute("INSERT INTO frame_channel_stats SELECT * FROM stat_table")
-    _update_totals(db, rows, stats)
+    def write(self, db: duckdb.DuckDBPyConnection) -> None:
+        """Insert the queued frames and statistics and add them to the totals.
+
+        The dimension rows they refer to must be inserted first, since the
+        totals are UPDATE statements on the stream and channel rows.
+        """
+        if not self._frames.columns["frame_key"]:
+            return
+        # Both tables are read by DuckDB's replacement scan of local names.
+        frame_table = self._frames.table()
+        db.execute("INSERT INTO frames SELECT * FROM frame_table")
+        # NaN in the scanned arrays becomes NULL, which is what a channel with
+        # no finite value stores.
+        stat_table = self._stats.table()
+        db.execute("INSERT INTO frame_channel_stats SELECT * FROM stat_table")
+        _update_totals(db, frame_table, stat_table)
 
 
 class _FrameColumns:
@@ -180,10 +194,14 @@ def _or_minus_one(value: int | None) -> int:
 
 
 def _update_totals(
-    db: duckdb.DuckDBPyConnection, rows: _FrameColumns, stats: _StatColumns
+    db: duckdb.DuckDBPyConnection,
+    frame_table: dict[str, npt.NDArray[np.generic]],
+    stat_table: dict[str, npt.NDArray[np.generic]],
 ) -> None:
-    """Add the new frames to their stream's and channels' totals."""
-    frame_table = rows.table()  # noqa: F841  # read by DuckDB's replacement scan
+    """Add the new frames to their stream's and channels' totals.
+
+    Both arguments are read by DuckDB's replacement scan of local names.
+    """
     db.execute(
         "UPDATE signal_streams s SET first_time_ns = least(s.first_time_ns, n.first), "
         "last_interval_ns = CASE WHEN n.last >= s.last_time_ns THEN n.interval "
@@ -194,7 +212,6 @@ def _update_totals(
         "arg_max(sample_interval_ns, end_time_ns) AS interval FROM frame_table "
         "GROUP BY stream_key) n WHERE s.stream_key = n.stream_key"
     )
-    stat_table = stats.table()  # noqa: F841  # read by DuckDB's replacement scan
     db.execute(
         "UPDATE channels c SET sample_count = c.sample_count + n.samples FROM "
         "(SELECT channel_key, sum(sample_count) AS samples FROM stat_table "
@@ -206,19 +223,15 @@ def _end_time_ns(frame: FrameRecord) -> int:
     return frame.start_time_ns + (frame.sample_count - 1) * frame.sample_interval_ns
 
 
-def _ensure_stream(
-    db: duckdb.DuckDBPyConnection,
-    keys: Keys,
-    device_key: int,
-    frame: FrameRecord,
-) -> int:
-    """Return the stream key, creating the stream with empty totals if new."""
+def _ensure_stream(rows: DimensionRows, device_key: int, frame: FrameRecord) -> int:
+    """Return the stream key, queueing the stream with empty totals if new."""
+    keys = rows.keys
     key = keys.streams.get((device_key, frame.stream))
     if key is not None:
         return key
     key = keys.allocate("signal_streams")
-    db.execute(
-        "INSERT INTO signal_streams VALUES (?, ?, ?, ?, ?, 0, ?)",
+    rows.add(
+        "signal_streams",
         [
             key,
             device_key,
@@ -232,37 +245,26 @@ def _ensure_stream(
     return key
 
 
-def _ensure_channel(
-    db: duckdb.DuckDBPyConnection,
-    keys: Keys,
-    stream_key: int,
-    name: str,
-    unit: str,
-) -> int:
+def _ensure_channel(rows: DimensionRows, stream_key: int, name: str, unit: str) -> int:
+    keys = rows.keys
     key = keys.channels.get((stream_key, name))
     if key is None:
         key = keys.allocate("channels")
-        db.execute(
-            "INSERT INTO channels VALUES (?, ?, ?, ?, 0)",
-            [key, stream_key, name, unit],
-        )
+        rows.add("channels", [key, stream_key, name, unit])
         keys.channels.put((stream_key, name), key)
     return key
 
 
 def _ensure_layout(
-    db: duckdb.DuckDBPyConnection,
-    keys: Keys,
-    stream_key: int,
-    frame: FrameRecord,
-    channel_keys: list[int],
+    rows: DimensionRows, stream_key: int, frame: FrameRecord, channel_keys: list[int]
 ) -> int:
+    keys = rows.keys
     identity: LayoutId = (stream_key, frame.encoding, frame.layout, frame.channels)
     key = keys.layouts.get(identity)
     if key is None:
         key = keys.allocate("frame_layouts")
-        db.execute(
-            "INSERT INTO frame_layouts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        rows.add(
+            "frame_layouts",
             [
                 key,
                 stream_key,

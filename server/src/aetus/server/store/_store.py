@@ -31,6 +31,7 @@ from aetus.server.records import (
     WriteResult,
 )
 from aetus.server.store import _reader, _registry, _series_reads, _writer
+from aetus.server.store._dimensions import ensure_device
 from aetus.server.store._keys import Keys, SeriesKey
 from aetus.server.store._reader import (
     ChannelInfo,
@@ -148,17 +149,29 @@ class EmbeddedStore:
     def _write_together(
         self, batches: Sequence[NormalizedBatch]
     ) -> list[WriteResult | StoreError]:
-        counts: list[_writer.BatchCounts | StoreError] = []
+        """Check every batch, then write the accepted ones as one group."""
+        checker = _writer.GroupChecker(self._keys)
+        outcomes: list[_writer.CheckedBatch | StoreError] = []
+        for batch in batches:
+            try:
+                outcomes.append(checker.check(batch))
+            except StoreError as exc:
+                outcomes.append(exc)
+        group = [item for item in outcomes if not isinstance(item, StoreError)]
+        if not group:
+            return [item for item in outcomes if isinstance(item, StoreError)]
+
         with self._transaction():
-            for batch in batches:
-                counts.append(self._write_checked(batch))
+            counts = iter(_writer.write_group(self._db, self._keys, group))
         commit_ns = time.time_ns()
-        return [
-            count
-            if isinstance(count, StoreError)
-            else WriteResult(count.accepted, count.duplicates, commit_ns)
-            for count in counts
-        ]
+        results: list[WriteResult | StoreError] = []
+        for item in outcomes:
+            if isinstance(item, StoreError):
+                results.append(item)
+            else:
+                count = next(counts)
+                results.append(WriteResult(count.accepted, count.duplicates, commit_ns))
+        return results
 
     def _write_alone(self, batch: NormalizedBatch) -> WriteResult | StoreError:
         try:
@@ -168,17 +181,6 @@ class EmbeddedStore:
                 "Storing a batch of %d events failed: %s", len(batch.events), exc
             )
             return StoreError(f"Storing the batch failed: {exc}")
-
-    def _write_checked(
-        self, batch: NormalizedBatch
-    ) -> _writer.BatchCounts | StoreError:
-        """Check a batch, then write it; a rejected batch writes nothing."""
-        try:
-            types = _writer.plan_types(self._db, self._keys, batch)
-            decoded = _writer.decode_frames(batch)
-        except StoreError as exc:
-            return exc
-        return _writer.write_batch(self._db, self._keys, batch, types, decoded)
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -235,7 +237,7 @@ class EmbeddedStore:
         with self._write_lock:
             self._check_open()
             with self._transaction():
-                key = _writer.ensure_device(self._db, self._keys, device_id, now)
+                key = ensure_device(self._db, self._keys, device_id, now)
                 _registry.update_registration(self._db, key, values)
         return self._require_device(device_id)
 

@@ -1,14 +1,17 @@
-"""Writing one normalised batch inside an open transaction.
+"""Writing a group of batches inside one open transaction.
 
 DuckDB has no savepoints, so a batch is made atomic by checking everything
-that can reject it (value types, frame bytes) before its first write. After
-that only a database failure can stop it, and the caller rolls back the whole
-transaction for that.
+that can reject it (value types, frame bytes) before the group's first write.
+After that only a database failure can stop the group, and the caller rolls
+back the whole transaction for that.
+
+Each DuckDB statement has a fixed cost of about a millisecond. So the rows of
+all batches of a group go to each table in one statement, one INSERT per fact
+table and one UPDATE per set of totals, however many batches the group holds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import duckdb
@@ -23,10 +26,13 @@ from aetus.server.records import (
     ValueType,
 )
 from aetus.server.store._codec import FrameDecodeError, decode_samples
-from aetus.server.store._frames_writer import write_frames
-from aetus.server.store._keys import Keys, SeriesKey
+from aetus.server.store._dimensions import DimensionRows
+from aetus.server.store._frames_writer import FrameRows
+from aetus.server.store._keys import Keys
+from aetus.server.store._points_writer import PointRows, object_array
 
 BoolArray = npt.NDArray[np.bool_]
+SeriesId = tuple[str, str]
 
 
 class InvalidFrame(StoreError):
@@ -41,31 +47,67 @@ class BatchCounts:
     duplicates: int
 
 
-def plan_types(
-    db: duckdb.DuckDBPyConnection, keys: Keys, batch: NormalizedBatch
-) -> dict[tuple[str, str], ValueType]:
-    """Return the stored value type of every series the batch writes.
+@dataclass(frozen=True, slots=True)
+class CheckedBatch:
+    """A batch that passed the checks, with what the checks worked out."""
 
-    Raises:
-        SeriesTypeConflict: A series receives values of another type than it
-            has (an int64 into a double series is allowed and converted).
+    batch: NormalizedBatch
+    # Stored value type of every series the batch writes.
+    types: dict[SeriesId, ValueType]
+    # Decoded values of each frame, channels x samples, in batch order.
+    decoded: list[npt.NDArray[np.float64]]
+
+
+class GroupChecker:
+    """Checks the batches of one group in order, before anything is written.
+
+    A series created by an earlier accepted batch of the group has the type
+    that batch gives it, as if that batch were already stored.
     """
-    received: dict[tuple[str, str], list[MetricSeriesPoints]] = {}
-    for points in batch.metrics:
-        if len(points.time_ns):
-            received.setdefault((points.device_id, points.name), []).append(points)
 
-    planned: dict[tuple[str, str], ValueType] = {}
-    for (device_id, name), parts in received.items():
-        stored = _stored_series(keys, device_id, name)
-        target = stored.value_type if stored else _new_series_type(parts)
-        for part in parts:
-            if not _compatible(target, part.value_type):
-                raise SeriesTypeConflict(
-                    int(part.event_index[0]), name, target, part.value_type
-                )
-        planned[(device_id, name)] = target
-    return planned
+    def __init__(self, keys: Keys) -> None:
+        self._keys = keys
+        self._planned: dict[SeriesId, ValueType] = {}
+
+    def check(self, batch: NormalizedBatch) -> CheckedBatch:
+        """Check one batch and return it with its series types and frames.
+
+        Raises:
+            SeriesTypeConflict: A series receives values of another type than
+                it has (an int64 into a double series is allowed).
+            InvalidFrame: A frame's bytes do not match its encoding and size.
+        """
+        types = self._plan_types(batch)
+        decoded = decode_frames(batch)
+        self._planned.update(types)
+        return CheckedBatch(batch, types, decoded)
+
+    def _plan_types(self, batch: NormalizedBatch) -> dict[SeriesId, ValueType]:
+        received: dict[SeriesId, list[MetricSeriesPoints]] = {}
+        for points in batch.metrics:
+            if len(points.time_ns):
+                received.setdefault((points.device_id, points.name), []).append(points)
+
+        planned: dict[SeriesId, ValueType] = {}
+        for series, parts in received.items():
+            target = self._known_type(*series) or _new_series_type(parts)
+            for part in parts:
+                if not _compatible(target, part.value_type):
+                    raise SeriesTypeConflict(
+                        int(part.event_index[0]), series[1], target, part.value_type
+                    )
+            planned[series] = target
+        return planned
+
+    def _known_type(self, device_id: str, name: str) -> ValueType | None:
+        planned = self._planned.get((device_id, name))
+        if planned is not None:
+            return planned
+        device_key = self._keys.devices.get(device_id)
+        if device_key is None:
+            return None
+        stored = self._keys.series.get((device_key, name))
+        return None if stored is None else stored.value_type
 
 
 def decode_frames(batch: NormalizedBatch) -> list[npt.NDArray[np.float64]]:
@@ -84,78 +126,6 @@ def decode_frames(batch: NormalizedBatch) -> list[npt.NDArray[np.float64]]:
                 f"cannot be decoded: {exc}"
             ) from exc
     return decoded
-
-
-def write_batch(
-    db: duckdb.DuckDBPyConnection,
-    keys: Keys,
-    batch: NormalizedBatch,
-    types: dict[tuple[str, str], ValueType],
-    decoded: list[npt.NDArray[np.float64]],
-) -> BatchCounts:
-    """Write a batch that passed plan_types and decode_frames."""
-    now = batch.received_time_ns
-    device_keys = {
-        e.key.device_id: ensure_device(db, keys, e.key.device_id, now)
-        for e in batch.events
-    }
-    first_key, new = _insert_events(db, keys, batch, device_keys)
-    event_keys = np.arange(first_key, first_key + len(batch.events), dtype=np.int64)
-
-    _write_points(db, keys, batch, types, new, event_keys)
-    frames = [
-        (f, d) for f, d in zip(batch.frames, decoded, strict=True) if new[f.event_index]
-    ]
-    write_frames(db, keys, frames, event_keys, device_keys)
-    _write_device_events(db, batch, new, event_keys, device_keys)
-    _write_boot_times(db, keys, batch)
-    _update_devices(db, batch, new, device_keys)
-
-    accepted = int(new.sum())
-    return BatchCounts(accepted, len(batch.events) - accepted)
-
-
-def ensure_device(
-    db: duckdb.DuckDBPyConnection, keys: Keys, device_id: str, now_ns: int
-) -> int:
-    """Return the key of a device, adding an unregistered row when missing."""
-    key = keys.devices.get(device_id)
-    if key is None:
-        key = keys.allocate("devices")
-        db.execute(
-            "INSERT INTO devices (device_key, device_id, create_time_ns) "
-            "VALUES (?, ?, ?)",
-            [key, device_id, now_ns],
-        )
-        keys.devices.put(device_id, key)
-    return key
-
-
-def ensure_boot(
-    db: duckdb.DuckDBPyConnection,
-    keys: Keys,
-    device_key: int,
-    boot_id: str,
-    now_ns: int,
-) -> int:
-    """Return the key of a device's boot, adding it when missing."""
-    key = keys.boots.get((device_key, boot_id))
-    if key is None:
-        key = keys.allocate("boots")
-        db.execute(
-            "INSERT INTO boots (boot_key, device_key, boot_id, first_seen_time_ns) "
-            "VALUES (?, ?, ?, ?)",
-            [key, device_key, boot_id, now_ns],
-        )
-        keys.boots.put((device_key, boot_id), key)
-    return key
-
-
-def _stored_series(keys: Keys, device_id: str, name: str) -> SeriesKey | None:
-    device_key = keys.devices.get(device_id)
-    if device_key is None:
-        return None
-    return keys.series.get((device_key, name))
 
 
 def _new_series_type(parts: list[MetricSeriesPoints]) -> ValueType:
@@ -181,286 +151,283 @@ def _decode(frame: FrameRecord) -> npt.NDArray[np.float64]:
     )
 
 
-def _insert_events(
-    db: duckdb.DuckDBPyConnection,
-    keys: Keys,
-    batch: NormalizedBatch,
-    device_keys: dict[str, int],
-) -> tuple[int, BoolArray]:
-    """Insert the batch's events; return the first event key and a new-mask.
+@dataclass(frozen=True, slots=True)
+class _GroupEvents:
+    """Keys of a group's events and which of them were stored as new.
 
-    Event i gets key first + i. An event whose identity is already stored, or
-    appeared earlier in the same batch, is left out and marked not new.
+    Event i of the group (counting through the batches in order) has key
+    ``first_key + i``; ``offsets[b]`` is the group index of batch b's first
+    event.
     """
-    count = len(batch.events)
-    first = keys.allocate("events", count)
-    seen: set[tuple[str, str, int]] = set()
-    rows: list[int] = []
-    boots: list[int] = []
-    for index, event in enumerate(batch.events):
-        identity = (event.key.device_id, event.key.boot_id, event.key.sequence)
-        if identity in seen:
-            continue
-        seen.add(identity)
-        device_key = device_keys[event.key.device_id]
-        rows.append(index)
-        boots.append(
-            ensure_boot(db, keys, device_key, event.key.boot_id, batch.received_time_ns)
-        )
 
-    new = np.zeros(count, dtype=np.bool_)
-    if not rows:
-        return first, new
-    picked = [batch.events[i] for i in rows]
+    first_key: int
+    offsets: list[int]
+    new: BoolArray
+
+    def of_batch(
+        self, index: int, count: int
+    ) -> tuple[BoolArray, npt.NDArray[np.int64]]:
+        """Return the new-mask and event keys of batch ``index``."""
+        start = self.offsets[index]
+        keys = np.arange(count, dtype=np.int64) + (self.first_key + start)
+        return self.new[start : start + count], keys
+
+
+def write_group(
+    db: duckdb.DuckDBPyConnection, keys: Keys, group: list[CheckedBatch]
+) -> list[BatchCounts]:
+    """Write checked batches in one open transaction; return counts per batch.
+
+    An event whose identity (device, boot, sequence) is already stored, or
+    appears earlier in the group, is a duplicate: its points, frames and
+    device events are skipped, and the first occurrence wins.
+    """
+    dimensions = DimensionRows(keys)
+    events = _insert_events(db, dimensions, group)
+    points = PointRows(dimensions)
+    frames = FrameRows(dimensions)
+    for index, checked in enumerate(group):
+        _queue_batch(dimensions, points, frames, checked, events, index)
+    points.queue_new_series()
+    device_events = _device_event_rows(dimensions, group, events)
+    estimates = _boot_estimates(dimensions, group)
+    dimensions.flush(db)
+
+    points.write(db)
+    frames.write(db)
+    _insert_device_events(db, device_events)
+    _update_boot_times(db, estimates)
+    _update_devices(db, dimensions, group, events)
+
+    counts = []
+    for index, checked in enumerate(group):
+        new, _ = events.of_batch(index, len(checked.batch.events))
+        accepted = int(new.sum())
+        counts.append(BatchCounts(accepted, len(new) - accepted))
+    return counts
+
+
+def _queue_batch(
+    dimensions: DimensionRows,
+    points: PointRows,
+    frames: FrameRows,
+    checked: CheckedBatch,
+    events: _GroupEvents,
+    index: int,
+) -> None:
+    """Queue the points and frames of one batch's new events."""
+    batch = checked.batch
+    new, event_keys = events.of_batch(index, len(batch.events))
+    for part in batch.metrics:
+        if not len(part.event_index):
+            continue
+        keep = new[part.event_index]
+        if keep.any():
+            target = checked.types[(part.device_id, part.name)]
+            points.add(part, target, keep, event_keys, batch.received_time_ns)
+    for frame, decoded in zip(batch.frames, checked.decoded, strict=True):
+        if new[frame.event_index]:
+            device_key = dimensions.device(frame.device_id, batch.received_time_ns)
+            frames.add(frame, decoded, int(event_keys[frame.event_index]), device_key)
+
+
+def _insert_events(
+    db: duckdb.DuckDBPyConnection, dimensions: DimensionRows, group: list[CheckedBatch]
+) -> _GroupEvents:
+    """Insert the group's events and mark which were stored as new.
+
+    Only the first occurrence of an identity within the group is offered to
+    the database, and ON CONFLICT skips identities stored before.
+    """
+    offsets: list[int] = []
+    total = 0
+    for checked in group:
+        offsets.append(total)
+        total += len(checked.batch.events)
+    first = dimensions.keys.allocate("events", total)
+    new = np.zeros(total, dtype=np.bool_)
+    rows = _event_rows(dimensions, group)
+    if not rows["position"]:
+        return _GroupEvents(first, offsets, new)
+
     event_frame = {  # noqa: F841  # read by DuckDB's replacement scan
-        "event_key": np.array(rows, dtype=np.int64) + first,
-        "device_key": np.array(
-            [device_keys[e.key.device_id] for e in picked], dtype=np.int32
-        ),
-        "boot_key": np.array(boots, dtype=np.int32),
-        "sequence": np.array([e.key.sequence for e in picked], dtype=np.uint64),
-        "kind": np.array([int(e.kind) for e in picked], dtype=np.int8),
-        "time_ns": np.array([e.time_ns for e in picked], dtype=np.int64),
-        "time_source": np.array([e.time_source for e in picked], dtype=np.int8),
-        "uptime_ms": np.array([e.uptime_ms for e in picked], dtype=np.uint64),
-        "firmware_version": np.array(
-            [e.firmware_version for e in picked], dtype=np.uint32
-        ),
-        "payload": _object_array(e.payload for e in picked),
+        "event_key": np.array(rows["position"], dtype=np.int64) + first,
+        "device_key": np.array(rows["device_key"], dtype=np.int32),
+        "boot_key": np.array(rows["boot_key"], dtype=np.int32),
+        "sequence": np.array(rows["sequence"], dtype=np.uint64),
+        "kind": np.array(rows["kind"], dtype=np.int8),
+        "time_ns": np.array(rows["time_ns"], dtype=np.int64),
+        "time_source": np.array(rows["time_source"], dtype=np.int8),
+        "uptime_ms": np.array(rows["uptime_ms"], dtype=np.uint64),
+        "firmware_version": np.array(rows["firmware_version"], dtype=np.uint32),
+        "received_time_ns": np.array(rows["received_time_ns"], dtype=np.int64),
+        "payload": object_array(rows["payload"]),
     }
     inserted = db.execute(
         "INSERT INTO events SELECT event_key, device_key, boot_key, sequence, "
         "kind, time_ns, time_source, uptime_ms, firmware_version, "
-        f"{int(batch.received_time_ns)}, payload FROM event_frame "
+        "received_time_ns, payload FROM event_frame "
         "ON CONFLICT DO NOTHING RETURNING event_key"
     ).fetchnumpy()["event_key"]
     new[np.asarray(inserted, dtype=np.int64) - first] = True
-    return first, new
+    return _GroupEvents(first, offsets, new)
 
 
-def _object_array(items: Iterable[object]) -> npt.NDArray[np.object_]:
-    values = list(items)
-    array = np.empty(len(values), dtype=object)
-    array[:] = values
-    return array
+_EVENT_COLUMNS = (
+    "position",
+    "device_key",
+    "boot_key",
+    "sequence",
+    "kind",
+    "time_ns",
+    "time_source",
+    "uptime_ms",
+    "firmware_version",
+    "received_time_ns",
+    "payload",
+)
 
 
-def _write_points(
-    db: duckdb.DuckDBPyConnection,
-    keys: Keys,
-    batch: NormalizedBatch,
-    types: dict[tuple[str, str], ValueType],
-    new: BoolArray,
-    event_keys: npt.NDArray[np.int64],
+def _event_rows(
+    dimensions: DimensionRows, group: list[CheckedBatch]
+) -> dict[str, list[object]]:
+    """Return the event columns of the first occurrence of each identity."""
+    rows: dict[str, list[object]] = {name: [] for name in _EVENT_COLUMNS}
+    seen: set[tuple[str, str, int]] = set()
+    position = -1
+    for checked in group:
+        now = checked.batch.received_time_ns
+        for event in checked.batch.events:
+            position += 1
+            key = event.key
+            identity = (key.device_id, key.boot_id, key.sequence)
+            if identity in seen:
+                continue
+            seen.add(identity)
+            device_key = dimensions.device(key.device_id, now)
+            boot_key = dimensions.boot(device_key, key.boot_id, now)
+            values = (
+                position,
+                device_key,
+                boot_key,
+                key.sequence,
+                int(event.kind),
+                event.time_ns,
+                event.time_source,
+                event.uptime_ms,
+                event.firmware_version,
+                now,
+                event.payload,
+            )
+            for name, value in zip(_EVENT_COLUMNS, values, strict=True):
+                rows[name].append(value)
+    return rows
+
+
+DeviceEventRow = tuple[int, int, int, int, bytes]
+
+
+def _device_event_rows(
+    dimensions: DimensionRows, group: list[CheckedBatch], events: _GroupEvents
+) -> list[DeviceEventRow]:
+    """Return (event key, device key, kind, time, body) of new device events."""
+    rows: list[DeviceEventRow] = []
+    for index, checked in enumerate(group):
+        batch = checked.batch
+        new, event_keys = events.of_batch(index, len(batch.events))
+        for item in batch.device_events:
+            if new[item.event_index]:
+                device_key = dimensions.device(item.device_id, batch.received_time_ns)
+                event_key = int(event_keys[item.event_index])
+                rows.append(
+                    (event_key, device_key, int(item.kind), item.time_ns, item.body)
+                )
+    return rows
+
+
+def _insert_device_events(
+    db: duckdb.DuckDBPyConnection, rows: list[DeviceEventRow]
 ) -> None:
-    """Insert the points of new events, one INSERT per value column."""
-    columns: dict[str, list[dict[str, npt.NDArray[np.generic]]]] = {}
-    totals: dict[int, _SeriesTotals] = {}
-    for points in batch.metrics:
-        keep = new[points.event_index] if len(points.event_index) else None
-        if keep is None or not keep.any():
-            continue
-        target = types[(points.device_id, points.name)]
-        series_key = _ensure_series(
-            db, keys, points, target, keep, batch.received_time_ns, totals
-        )
-        part = _point_columns(points, target, keep, event_keys)
-        part["series_key"] = np.full(int(keep.sum()), series_key, dtype=np.int32)
-        columns.setdefault(_value_column(target), []).append(part)
-
-    for column, parts in columns.items():
-        _insert_point_parts(db, column, parts)
-    _update_series_totals(db, totals)
-
-
-def _value_column(value_type: ValueType) -> str:
-    if value_type == ValueType.DOUBLE:
-        return "value_double"
-    if value_type == ValueType.STRING:
-        return "value_string"
-    return "value_int"
-
-
-def _point_columns(
-    points: MetricSeriesPoints,
-    target: ValueType,
-    keep: BoolArray,
-    event_keys: npt.NDArray[np.int64],
-) -> dict[str, npt.NDArray[np.generic]]:
-    if target == ValueType.STRING:
-        values: npt.NDArray[np.generic] = _object_array(
-            value for value, kept in zip(points.values, keep, strict=True) if kept
-        )
-    elif target == ValueType.DOUBLE:
-        values = np.asarray(points.values, dtype=np.float64)[keep]
-    else:
-        values = np.asarray(points.values, dtype=np.int64)[keep]
-    return {
-        "time_ns": np.asarray(points.time_ns, dtype=np.int64)[keep],
-        "event_key": event_keys[points.event_index[keep]],
-        "value": values,
-    }
-
-
-def _insert_point_parts(
-    db: duckdb.DuckDBPyConnection,
-    column: str,
-    parts: list[dict[str, npt.NDArray[np.generic]]],
-) -> None:
-    point_frame = {  # read by DuckDB's replacement scan
-        name: np.concatenate([part[name] for part in parts])
-        for name in ("series_key", "time_ns", "event_key", "value")
-    }
-    value = "value"
-    if column == "value_double":
-        # DuckDB's numpy scan reads NaN as NULL; the flag restores it.
-        point_frame["is_nan"] = np.isnan(point_frame["value"].astype(np.float64))
-        value = "CASE WHEN is_nan THEN 'NaN'::DOUBLE ELSE value END"
-    db.execute(
-        f"INSERT INTO points (series_key, time_ns, event_key, {column}) "
-        f"SELECT series_key, time_ns, event_key, {value} FROM point_frame"
-    )
-
-
-@dataclass(slots=True)
-class _SeriesTotals:
-    """Time range, point count and unit that one batch adds to a stored series."""
-
-    first_time_ns: int
-    last_time_ns: int
-    count: int
-    unit: str
-
-    def add(self, first_time_ns: int, last_time_ns: int, count: int, unit: str) -> None:
-        self.first_time_ns = min(self.first_time_ns, first_time_ns)
-        self.last_time_ns = max(self.last_time_ns, last_time_ns)
-        self.count += count
-        self.unit = unit or self.unit
-
-
-def _ensure_series(
-    db: duckdb.DuckDBPyConnection,
-    keys: Keys,
-    points: MetricSeriesPoints,
-    target: ValueType,
-    keep: BoolArray,
-    now_ns: int,
-    totals: dict[int, _SeriesTotals],
-) -> int:
-    """Return the series key, creating the series or adding to ``totals``."""
-    device_key = ensure_device(db, keys, points.device_id, now_ns)
-    times = np.asarray(points.time_ns, dtype=np.int64)[keep]
-    first, last, count = int(times.min()), int(times.max()), int(times.size)
-    stored = keys.series.get((device_key, points.name))
-    if stored is not None:
-        known = totals.get(stored.key)
-        if known is None:
-            totals[stored.key] = _SeriesTotals(first, last, count, points.unit)
-        else:
-            known.add(first, last, count, points.unit)
-        return stored.key
-
-    key = keys.allocate("series")
-    db.execute(
-        "INSERT INTO series VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [key, device_key, points.name, points.unit, int(target), first, last, count],
-    )
-    keys.series.put((device_key, points.name), SeriesKey(key, target))
-    return key
-
-
-def _update_series_totals(
-    db: duckdb.DuckDBPyConnection, totals: dict[int, _SeriesTotals]
-) -> None:
-    """Add a batch's totals to its stored series with one UPDATE statement.
-
-    Each DuckDB statement has a fixed cost of about a millisecond, so one
-    statement for all series of a batch, in place of one per series, keeps
-    small batches cheap.
-    """
-    if not totals:
+    if not rows:
         return
-    series_totals = {  # noqa: F841  # read by DuckDB's replacement scan
-        "series_key": np.fromiter(totals, dtype=np.int32, count=len(totals)),
-        "first_time_ns": np.array(
-            [t.first_time_ns for t in totals.values()], dtype=np.int64
-        ),
-        "last_time_ns": np.array(
-            [t.last_time_ns for t in totals.values()], dtype=np.int64
-        ),
-        "count": np.array([t.count for t in totals.values()], dtype=np.int64),
-        "unit": _object_array(t.unit for t in totals.values()),
+    columns = list(zip(*rows, strict=True))
+    device_event_frame = {  # noqa: F841  # read by DuckDB's replacement scan
+        "event_key": np.array(columns[0], dtype=np.int64),
+        "device_key": np.array(columns[1], dtype=np.int32),
+        "kind": np.array(columns[2], dtype=np.int8),
+        "time_ns": np.array(columns[3], dtype=np.int64),
+        "body": object_array(columns[4]),
     }
-    db.execute(
-        "UPDATE series SET "
-        "first_time_ns = least(series.first_time_ns, t.first_time_ns), "
-        "last_time_ns = greatest(series.last_time_ns, t.last_time_ns), "
-        "point_count = series.point_count + t.count, "
-        "unit = CASE WHEN t.unit = '' THEN series.unit ELSE t.unit END "
-        "FROM series_totals AS t WHERE series.series_key = t.series_key"
-    )
+    db.execute("INSERT INTO device_events SELECT * FROM device_event_frame")
 
 
-def _write_device_events(
-    db: duckdb.DuckDBPyConnection,
-    batch: NormalizedBatch,
-    new: BoolArray,
-    event_keys: npt.NDArray[np.int64],
-    device_keys: dict[str, int],
-) -> None:
-    rows = [
-        [
-            int(event_keys[item.event_index]),
-            device_keys[item.device_id],
-            int(item.kind),
-            item.time_ns,
-            item.body,
-        ]
-        for item in batch.device_events
-        if new[item.event_index]
-    ]
-    if rows:
-        db.executemany("INSERT INTO device_events VALUES (?, ?, ?, ?, ?)", rows)
+def _boot_estimates(
+    dimensions: DimensionRows, group: list[CheckedBatch]
+) -> dict[int, int]:
+    """Return the smallest boot start estimate of the group per boot key."""
+    estimates: dict[int, int] = {}
+    for checked in group:
+        now = checked.batch.received_time_ns
+        for (device_id, boot_id), estimate in checked.batch.boot_times_ns.items():
+            device_key = dimensions.device(device_id, now)
+            boot_key = dimensions.boot(device_key, boot_id, now)
+            estimates[boot_key] = min(estimate, estimates.get(boot_key, estimate))
+    return estimates
 
 
-def _write_boot_times(
-    db: duckdb.DuckDBPyConnection, keys: Keys, batch: NormalizedBatch
+def _update_boot_times(
+    db: duckdb.DuckDBPyConnection, estimates: dict[int, int]
 ) -> None:
     """Keep the smallest boot start estimate seen for each boot."""
-    now = batch.received_time_ns
-    for (device_id, boot_id), estimate in batch.boot_times_ns.items():
-        device_key = ensure_device(db, keys, device_id, now)
-        boot_key = ensure_boot(db, keys, device_key, boot_id, now)
-        db.execute(
-            "UPDATE boots SET boot_time_ns = least(coalesce(boot_time_ns, ?), ?) "
-            "WHERE boot_key = ?",
-            [estimate, estimate, boot_key],
-        )
+    if not estimates:
+        return
+    boot_estimates = {  # noqa: F841  # read by DuckDB's replacement scan
+        "boot_key": np.fromiter(estimates, dtype=np.int32, count=len(estimates)),
+        "estimate": np.fromiter(
+            estimates.values(), dtype=np.int64, count=len(estimates)
+        ),
+    }
+    db.execute(
+        "UPDATE boots SET boot_time_ns = "
+        "least(coalesce(boots.boot_time_ns, t.estimate), t.estimate) "
+        "FROM boot_estimates AS t WHERE boots.boot_key = t.boot_key"
+    )
 
 
 def _update_devices(
     db: duckdb.DuckDBPyConnection,
-    batch: NormalizedBatch,
-    new: BoolArray,
-    device_keys: dict[str, int],
+    dimensions: DimensionRows,
+    group: list[CheckedBatch],
+    events: _GroupEvents,
 ) -> None:
-    """Record last-seen time, last boot and the count of stored events."""
-    counts: dict[str, int] = {}
-    last_boot: dict[str, str] = {}
-    for index, event in enumerate(batch.events):
-        device_id = event.key.device_id
-        counts[device_id] = counts.get(device_id, 0) + int(new[index])
-        last_boot[device_id] = event.key.boot_id
-    for device_id, count in counts.items():
-        db.execute(
-            "UPDATE devices SET event_count = event_count + ?, "
-            "last_seen_time_ns = greatest(coalesce(last_seen_time_ns, ?), ?), "
-            "last_boot_id = ? WHERE device_key = ?",
-            [
-                count,
-                batch.received_time_ns,
-                batch.received_time_ns,
-                last_boot[device_id],
-                device_keys[device_id],
-            ],
-        )
+    """Record last-seen time, last boot and the count of stored events.
+
+    The last boot of a device is the boot of its last event in group order,
+    duplicates included, as if the batches were written one after another.
+    """
+    counts: dict[int, int] = {}
+    last_boot: dict[int, str] = {}
+    last_seen: dict[int, int] = {}
+    for index, checked in enumerate(group):
+        batch = checked.batch
+        new, _ = events.of_batch(index, len(batch.events))
+        for event, is_new in zip(batch.events, new.tolist(), strict=True):
+            key = dimensions.device(event.key.device_id, batch.received_time_ns)
+            counts[key] = counts.get(key, 0) + int(is_new)
+            last_boot[key] = event.key.boot_id
+            seen = last_seen.get(key, batch.received_time_ns)
+            last_seen[key] = max(seen, batch.received_time_ns)
+    if not counts:
+        return
+    device_updates = {  # noqa: F841  # read by DuckDB's replacement scan
+        "device_key": np.fromiter(counts, dtype=np.int32, count=len(counts)),
+        "count": np.array([counts[key] for key in counts], dtype=np.int64),
+        "seen": np.array([last_seen[key] for key in counts], dtype=np.int64),
+        "boot_id": object_array(last_boot[key] for key in counts),
+    }
+    db.execute(
+        "UPDATE devices SET event_count = devices.event_count + t.count, "
+        "last_seen_time_ns = greatest(coalesce(devices.last_seen_time_ns, t.seen), "
+        "t.seen), last_boot_id = t.boot_id "
+        "FROM device_updates AS t WHERE devices.device_key = t.device_key"
+    )
