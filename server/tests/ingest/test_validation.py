@@ -279,13 +279,6 @@ CASES: list[tuple[str, Mutation, str]] = [
         "3; send printable text",
     ),
     (
-        "metric-value-missing",
-        _metric(double_value=None),
-        "events[2].metrics.metrics[0]: value missing for 'temp'; set "
-        "double_value, int_value, bool_value or string_value, or leave out a "
-        "reading that failed",
-    ),
-    (
         "metric-string-too-long",
         _metric(string_value="s" * 1025),
         "events[2].metrics.metrics[0].string_value: length 1025 exceeds the limit "

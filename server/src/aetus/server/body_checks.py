@@ -47,16 +47,8 @@ def _check_metrics(event: telemetry_pb2.Event, index: int, ctx: CheckContext) ->
             check_name(index, f"{path}.name", name, limits.max_name_length)
             check_text(index, f"{path}.unit", unit, limits.max_unit_length)
             checked.add((name, unit))
-        kind = metric.WhichOneof("value")
-        if kind is None:
-            raise event_error(
-                index,
-                f"metrics.metrics[{position}]",
-                f"value missing for {name!r}; set double_value, int_value, "
-                "bool_value or string_value, or leave out a reading that failed",
-                name=name,
-            )
-        if kind == "string_value":
+        # A metric without a value is accepted as a missing reading.
+        if metric.WhichOneof("value") == "string_value":
             check_text(
                 index,
                 f"metrics.metrics[{position}].string_value",

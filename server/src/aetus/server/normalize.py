@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 from aetus.server.checks import (
     NS_PER_MS,
     CheckContext,
@@ -119,15 +120,22 @@ class NormalizedRequest:
 
 @dataclass(slots=True)
 class _Series:
-    """Points of one metric of one device: single points and whole columns."""
+    """Points of one metric of one device: single points and whole columns.
+
+    ``value_type`` is None while every reading so far arrived without a
+    value; ``type_index`` is the request index of the event that set it.
+    """
 
     unit: str
-    value_type: ValueType
+    value_type: ValueType | None
     first_index: int
+    type_index: int
     # Points from metric sets, one Python value each, converted once at the end.
+    # A reading without a value has None here and True in point_missing.
     point_event_index: list[int] = field(default_factory=list)
     point_time_ns: list[int] = field(default_factory=list)
-    point_values: list[float | int | str] = field(default_factory=list)
+    point_values: list[float | int | str | None] = field(default_factory=list)
+    point_missing: list[bool] = field(default_factory=list)
     # Points from metric columns as (event index, time, value) arrays.
     column_parts: list[tuple[Int64Array, Int64Array, Float64Array]] = field(
         default_factory=list
@@ -256,20 +264,22 @@ class _BatchBuilder:
     ) -> None:
         device_id = event.device_id
         for position, metric in enumerate(event.metrics.metrics):
+            # A metric without a value is a missing reading, such as a failed
+            # sensor read; it is stored as NULL in the stream's type.
             kind = metric.WhichOneof("value")
-            assert kind is not None  # validate_event rejects metrics without a value
             series = self._series_for(
                 device_id,
                 metric.name,
                 metric.unit,
-                _VALUE_TYPES[kind],
+                None if kind is None else _VALUE_TYPES[kind],
                 index,
                 "metrics.metrics[{}]",
                 position,
             )
             series.point_event_index.append(batch_index)
             series.point_time_ns.append(time_ns)
-            series.point_values.append(getattr(metric, kind))
+            series.point_values.append(None if kind is None else getattr(metric, kind))
+            series.point_missing.append(kind is None)
 
     def _add_metric_columns(
         self, event: telemetry_pb2.Event, index: int, batch_index: int, time_ns: int
@@ -307,43 +317,29 @@ class _BatchBuilder:
         device_id: str,
         name: str,
         unit: str,
-        value_type: ValueType,
+        value_type: ValueType | None,
         index: int,
         path_template: str,
         position: int,
     ) -> _Series:
         """Return the series of (device, name), checking its type and unit.
 
-        ``path_template.format(position)`` is the field path for errors; it
-        is built only when a check fails, since this runs for every metric.
+        ``value_type`` is None for a reading without a value, which fits a
+        series of any type. ``path_template.format(position)`` is the field
+        path for errors. It is built only when a check fails, since this runs
+        for every metric.
         """
         series = self._series.get((device_id, name))
         if series is None:
-            series = self._series[(device_id, name)] = _Series(unit, value_type, index)
+            series = _Series(unit, value_type, index, index)
+            self._series[(device_id, name)] = series
             return series
-        if series.value_type == value_type and series.unit == unit:
-            return series
-        path = path_template.format(position)
-        if {series.value_type, value_type} == _NUMERIC:
-            # The store accepts integers into a double series, so a batch that
-            # mixes the two stores them all as doubles.
-            series.value_type = ValueType.DOUBLE
-        elif series.value_type != value_type:
-            raise event_error(
-                index,
-                path,
-                f"metric {name!r} is {value_type.name.lower()} here but "
-                f"{series.value_type.name.lower()} in events[{series.first_index}]; "
-                "send one value type per metric",
-                reason="SERIES_TYPE_CONFLICT",
-                name=name,
-                value_type=value_type.name,
-                other_value_type=series.value_type.name,
-            )
+        if value_type is not None and value_type != series.value_type:
+            _merge_type(series, name, value_type, index, path_template, position)
         if series.unit != unit:
             raise event_error(
                 index,
-                path,
+                path_template.format(position),
                 f"metric {name!r} has unit {unit!r} here but {series.unit!r} in "
                 f"events[{series.first_index}]; send one unit per metric",
                 name=name,
@@ -353,29 +349,89 @@ class _BatchBuilder:
         return series
 
 
+def _merge_type(
+    series: _Series,
+    name: str,
+    value_type: ValueType,
+    index: int,
+    path_template: str,
+    position: int,
+) -> None:
+    """Give ``series`` the type of a reading whose type differs from it, or raise."""
+    if series.value_type is None:
+        series.value_type, series.type_index = value_type, index
+    elif {series.value_type, value_type} == _NUMERIC:
+        # The store accepts integers into a double series, so a batch that
+        # mixes the two stores them all as doubles.
+        series.value_type = ValueType.DOUBLE
+    else:
+        raise event_error(
+            index,
+            path_template.format(position),
+            f"metric {name!r} is {value_type.name.lower()} here but "
+            f"{series.value_type.name.lower()} in events[{series.type_index}]; "
+            "send one value type per metric",
+            reason="SERIES_TYPE_CONFLICT",
+            name=name,
+            value_type=value_type.name,
+            other_value_type=series.value_type.name,
+        )
+
+
 def _series_points(device_id: str, name: str, series: _Series) -> MetricSeriesPoints:
     event_index = [np.array(series.point_event_index, dtype=np.int64)]
     time_ns = [np.array(series.point_time_ns, dtype=np.int64)]
+    value_type = series.value_type or ValueType.DOUBLE
+    point_values = _with_placeholders(series, value_type)
     values: Float64Array | Int64Array | list[str]
-    if series.value_type == ValueType.STRING:
-        values = [str(value) for value in series.point_values]
-    elif series.value_type == ValueType.DOUBLE:
-        parts = [np.array(series.point_values, dtype=np.float64)]
+    if value_type == ValueType.STRING:
+        values = [str(value) for value in point_values]
+    elif value_type == ValueType.DOUBLE:
+        parts = [np.array(point_values, dtype=np.float64)]
         parts.extend(part[2] for part in series.column_parts)
         values = np.concatenate(parts)
     else:
         # int64 for INT64, and 0 or 1 for BOOL.
-        values = np.array(series.point_values, dtype=np.int64)
+        values = np.array(point_values, dtype=np.int64)
     event_index.extend(part[0] for part in series.column_parts)
     time_ns.extend(part[1] for part in series.column_parts)
     return MetricSeriesPoints(
         device_id=device_id,
         name=name,
         unit=series.unit,
-        value_type=series.value_type,
+        value_type=value_type,
         event_index=np.concatenate(event_index),
         time_ns=np.concatenate(time_ns),
         values=values,
+        missing=_missing_mask(series),
+    )
+
+
+_PLACEHOLDERS: dict[ValueType, float | int | str] = {
+    ValueType.DOUBLE: float("nan"),
+    ValueType.INT64: 0,
+    ValueType.BOOL: 0,
+    ValueType.STRING: "",
+}
+
+
+def _with_placeholders(
+    series: _Series, value_type: ValueType
+) -> list[float | int | str | None]:
+    """Return the metric-set values with a placeholder for each missing one."""
+    if not any(series.point_missing):
+        return series.point_values
+    fill = _PLACEHOLDERS[value_type]
+    return [fill if value is None else value for value in series.point_values]
+
+
+def _missing_mask(series: _Series) -> npt.NDArray[np.bool_] | None:
+    """Return the missing-reading mask over all points, or None if none is."""
+    if not any(series.point_missing):
+        return None
+    columns = sum(len(part[0]) for part in series.column_parts)
+    return np.concatenate(
+        [np.array(series.point_missing, dtype=np.bool_), np.zeros(columns, np.bool_)]
     )
 
 

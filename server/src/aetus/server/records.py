@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 Int64Array = npt.NDArray[np.int64]
 Float64Array = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 
 
 class EventKind(enum.IntEnum):
@@ -70,6 +71,11 @@ class MetricSeriesPoints:
 
     ``values`` is float64 for DOUBLE, int64 for INT64 and BOOL (0 or 1), and a
     list of str for STRING. Every column has one entry per point.
+
+    ``missing`` marks readings that arrived without a value. The store keeps
+    them as SQL NULL, and their entries in ``values`` are placeholders (NaN,
+    0 or ""). When every point is missing, ``value_type`` is DOUBLE and the
+    store uses the stream's stored type instead.
     """
 
     device_id: str
@@ -80,6 +86,8 @@ class MetricSeriesPoints:
     event_index: Int64Array
     time_ns: Int64Array
     values: Float64Array | Int64Array | list[str]
+    # True where the reading has no value; None when every reading has one.
+    missing: BoolArray | None = None
 
 
 @dataclass(frozen=True, slots=True)

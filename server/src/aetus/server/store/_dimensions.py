@@ -30,7 +30,7 @@ class DimensionRows:
     """Dimension rows created by one write group, not yet inserted.
 
     Their keys go to the pending layer of ``keys`` at once, so later batches
-    of the group find them, and a rollback forgets them.
+    of the group find them, and a rollback drops them.
     """
 
     def __init__(self, keys: Keys) -> None:

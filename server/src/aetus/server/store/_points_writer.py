@@ -145,19 +145,31 @@ def _point_columns(
     keep: BoolArray,
     event_keys: npt.NDArray[np.int64],
 ) -> Columns:
-    if target == ValueType.STRING:
-        values: npt.NDArray[np.generic] = object_array(
-            value for value, kept in zip(points.values, keep, strict=True) if kept
-        )
+    count = len(points.time_ns)
+    missing = np.zeros(count, np.bool_) if points.missing is None else points.missing
+    if missing.all():
+        # Only placeholders, possibly of another type than the series has.
+        values = _placeholders(target, count)
+    elif target == ValueType.STRING:
+        values = object_array(points.values)
     elif target == ValueType.DOUBLE:
-        values = np.asarray(points.values, dtype=np.float64)[keep]
+        values = np.asarray(points.values, dtype=np.float64)
     else:
-        values = np.asarray(points.values, dtype=np.int64)[keep]
+        values = np.asarray(points.values, dtype=np.int64)
     return {
         "time_ns": np.asarray(points.time_ns, dtype=np.int64)[keep],
         "event_key": event_keys[points.event_index[keep]],
-        "value": values,
+        "value": values[keep],
+        "missing": missing[keep],
     }
+
+
+def _placeholders(value_type: ValueType, count: int) -> npt.NDArray[np.generic]:
+    if value_type == ValueType.STRING:
+        return object_array([""] * count)
+    if value_type == ValueType.DOUBLE:
+        return np.full(count, np.nan)
+    return np.zeros(count, dtype=np.int64)
 
 
 def object_array(items: Iterable[object]) -> npt.NDArray[np.object_]:
@@ -173,13 +185,16 @@ def _insert_points(
 ) -> None:
     point_frame = {  # read by DuckDB's replacement scan
         name: np.concatenate([part[name] for part in parts])
-        for name in ("series_key", "time_ns", "event_key", "value")
+        for name in ("series_key", "time_ns", "event_key", "value", "missing")
     }
-    value = "value"
+    # A missing reading is stored as NULL, whatever its placeholder value.
+    value = "CASE WHEN missing THEN NULL ELSE value END"
     if column == "value_double":
         # DuckDB's numpy scan reads NaN as NULL; the flag restores it.
         point_frame["is_nan"] = np.isnan(point_frame["value"].astype(np.float64))
-        value = "CASE WHEN is_nan THEN 'NaN'::DOUBLE ELSE value END"
+        value = (
+            "CASE WHEN missing THEN NULL WHEN is_nan THEN 'NaN'::DOUBLE ELSE value END"
+        )
     db.execute(
         f"INSERT INTO points (series_key, time_ns, event_key, {column}) "
         f"SELECT series_key, time_ns, event_key, {value} FROM point_frame"

@@ -51,12 +51,14 @@ class PointPage:
     """Scalar points in time order; ``row_ids`` support keyset paging.
 
     ``values`` is float64 for DOUBLE, int64 for INT64 and BOOL, and an object
-    array of str for STRING.
+    array of str for STRING. ``missing`` marks readings stored without a
+    value (SQL NULL), whose entries in ``values`` are NaN, 0 or "".
     """
 
     time_ns: npt.NDArray[np.int64]
     values: npt.NDArray[np.generic]
     row_ids: npt.NDArray[np.int64]
+    missing: npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,11 +249,23 @@ def read_points(
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     columns = db.execute(sql, params).fetchnumpy()
+    values = columns["value"]
+    missing = np.ma.getmaskarray(values)
+    if isinstance(values, np.ma.MaskedArray):
+        values = values.filled(_PLACEHOLDERS.get(value_type, 0))
     return PointPage(
         np.asarray(columns["time_ns"], dtype=np.int64),
-        np.asarray(columns["value"]),
+        np.asarray(values),
         np.asarray(columns["row_id"], dtype=np.int64),
+        missing,
     )
+
+
+# Values that stand in for NULL in a fetched value column.
+_PLACEHOLDERS: dict[ValueType, float | str] = {
+    ValueType.DOUBLE: np.nan,
+    ValueType.STRING: "",
+}
 
 
 def read_frames(

@@ -92,7 +92,7 @@ class GroupChecker:
         for series, parts in received.items():
             target = self._known_type(*series) or _new_series_type(parts)
             for part in parts:
-                if not _compatible(target, part.value_type):
+                if not _compatible(target, part):
                     raise SeriesTypeConflict(
                         int(part.event_index[0]), series[1], target, part.value_type
                     )
@@ -129,16 +129,29 @@ def decode_frames(batch: NormalizedBatch) -> list[npt.NDArray[np.float64]]:
 
 
 def _new_series_type(parts: list[MetricSeriesPoints]) -> ValueType:
-    received = {part.value_type for part in parts}
-    if received == {ValueType.DOUBLE, ValueType.INT64}:
+    """Return the type of a new series: that of its values, double if it has none."""
+    typed = [part for part in parts if not _all_missing(part)]
+    received = {part.value_type for part in typed}
+    if not typed or received == {ValueType.DOUBLE, ValueType.INT64}:
         return ValueType.DOUBLE
-    return parts[0].value_type
+    return typed[0].value_type
 
 
-def _compatible(stored: ValueType, received: ValueType) -> bool:
-    return received == stored or (
-        stored == ValueType.DOUBLE and received == ValueType.INT64
+def _compatible(stored: ValueType, part: MetricSeriesPoints) -> bool:
+    """Return whether ``part`` may be stored in a series of type ``stored``.
+
+    Missing readings fit any type, and int64 values fit a double series.
+    """
+    received = part.value_type
+    return (
+        received == stored
+        or (stored == ValueType.DOUBLE and received == ValueType.INT64)
+        or _all_missing(part)
     )
+
+
+def _all_missing(part: MetricSeriesPoints) -> bool:
+    return part.missing is not None and bool(part.missing.all())
 
 
 def _decode(frame: FrameRecord) -> npt.NDArray[np.float64]:
