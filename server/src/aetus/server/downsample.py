@@ -391,22 +391,58 @@ def _next_local(edge: dt.datetime, unit: str, zone: zoneinfo.ZoneInfo) -> dt.dat
 
 
 def median_interval_ns(times: Int64Array) -> int | None:
-    """Return the median interval between consecutive times, or None."""
+    """Return the median interval between consecutive times, or None.
+
+    The median is the mean of the two middle intervals in sorted order (the
+    middle one when their count is odd), rounded down to whole ns. None for
+    fewer than two times.
+    """
     if len(times) < 2:
         return None
-    return int(np.median(np.diff(times)))
+    intervals = np.diff(np.asarray(times, dtype=np.int64))
+    count = len(intervals)
+    lower, upper = (count - 1) // 2, count // 2
+    middle = np.partition(intervals, [lower, upper])
+    return (int(middle[lower]) + int(middle[upper])) // 2
 
 
-def gap_after(times: Int64Array, median_ns: int | None = None) -> BoolArray:
+def weighted_median(values: Int64Array, weights: Int64Array) -> int | None:
+    """Return the median of ``values`` repeated ``weights`` times each.
+
+    It equals ``median_interval_ns`` of the expanded list of intervals,
+    without expanding it. None when the weights add up to 0.
+    """
+    total = int(weights.sum())
+    if total <= 0:
+        return None
+    order = np.argsort(values, kind="stable")
+    reached = np.cumsum(weights[order])
+    ranks = [(total - 1) // 2, total // 2]
+    positions = np.searchsorted(reached, ranks, side="right")
+    lower, upper = (int(values[order][position]) for position in positions)
+    return (lower + upper) // 2
+
+
+def gap_after(
+    times: Int64Array,
+    median_ns: int | None = None,
+    *,
+    next_time_ns: int | None = None,
+) -> BoolArray:
     """Mark each point that is followed by a gap.
 
     A gap is an interval longer than GAP_FACTOR times the median interval.
-    Pass ``median_ns`` to judge a page of points by the whole range's median.
+    Pass ``median_ns`` to judge a page of points by the whole range's median,
+    and ``next_time_ns``, the time of the first point after the page, to
+    judge the interval after the page's last point as well.
     """
     times = np.asarray(times, dtype=np.int64)
     marks = np.zeros(len(times), dtype=np.bool_)
     median = median_interval_ns(times) if median_ns is None else median_ns
-    if median is None or median <= 0 or len(times) < 2:
+    if median is None or median <= 0 or len(times) == 0:
         return marks
-    marks[:-1] = np.diff(times) > GAP_FACTOR * median
+    limit = GAP_FACTOR * median
+    marks[:-1] = np.diff(times) > limit
+    if next_time_ns is not None:
+        marks[-1] = next_time_ns - int(times[-1]) > limit
     return marks

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import json
 import logging
 import zoneinfo
 from dataclasses import dataclass
@@ -19,6 +16,8 @@ from aetus.server import downsample
 from aetus.server.auth import Authorizer
 from aetus.server.errors import ApiError, abort, invalid_argument
 from aetus.server.records import EventKind, ValueType
+from aetus.server.services import _points
+from aetus.server.services._page_tokens import decode_token, encode_token
 from aetus.server.store import SAMPLED, EmbeddedStore, StreamInfo
 from aetus.telemetry.v1 import telemetry_pb2
 from google.protobuf import duration_pb2, timestamp_pb2
@@ -37,7 +36,6 @@ MAX_STRING_PAGE_BYTES = 2 * 1024 * 1024
 # Timestamps must fit int64 nanoseconds since the epoch.
 MIN_TIME_NS = -(2**63) + 1
 MAX_TIME_NS = 2**63 - 1
-_TOKEN_VERSION = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +51,9 @@ class ReadRequest:
     calendar_unit: int
     time_zone: str
     cursor: list[int] | None
+    # Median interval per channel over [start_ns, end_ns), from the page
+    # token; None on a first page, which computes them.
+    medians: list[int | None] | None
 
 
 class QueryService(query_service_pb2_grpc.QueryServiceServicer):
@@ -116,7 +117,7 @@ class QueryService(query_service_pb2_grpc.QueryServiceServicer):
             )
         size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         scope = {"d": request.device_id, "a": start_ns, "b": end_ns}
-        after = _decode_token(request.page_token, "events", scope)
+        after = decode_token(request.page_token, "events", scope)
         await self._require_device(request.device_id)
 
         rows = await asyncio.to_thread(
@@ -132,7 +133,7 @@ class QueryService(query_service_pb2_grpc.QueryServiceServicer):
         )
         if len(rows) > size:
             last = rows[size - 1]
-            response.next_page_token = _encode_token(
+            response.next_page_token = encode_token(
                 "events", scope, [last.time_ns, last.event_key]
             )
         return response
@@ -160,9 +161,9 @@ class QueryService(query_service_pb2_grpc.QueryServiceServicer):
         channels = _channels(stream, list(request.channels))
         start = stream.first_time_ns if start_ns is None else start_ns
         end = stream.last_time_ns + 1 if end_ns is None else end_ns
-        cursor = None
+        cursor, medians = None, None
         if request.page_token:
-            cursor, start, end = self._page_cursor(request)
+            cursor, start, end, medians = self._page_cursor(request, stream, channels)
         return ReadRequest(
             stream,
             start,
@@ -173,20 +174,33 @@ class QueryService(query_service_pb2_grpc.QueryServiceServicer):
             request.calendar_unit,
             time_zone,
             cursor,
+            medians,
         )
 
-    def _page_cursor(self, request: pb.ReadStreamRequest) -> tuple[list[int], int, int]:
-        """Return the cursor and the range that a page token was issued for."""
+    def _page_cursor(
+        self, request: pb.ReadStreamRequest, stream: StreamInfo, channels: list[str]
+    ) -> tuple[list[int], int, int, list[int | None]]:
+        """Return the cursor, range and medians a page token was issued for."""
         if request.mode == pb.READ_MODE_ENVELOPE or request.calendar_unit:
             raise invalid_argument(
                 "page_token pages raw points, but the request asks for buckets; "
                 "drop page_token or use READ_MODE_RAW",
                 field="page_token",
             )
-        scope = {"d": request.device_id, "s": request.stream}
-        decoded = _decode_token(request.page_token, "read", scope)
+        scope = {"d": request.device_id, "s": request.stream, "ch": channels}
+        decoded = decode_token(request.page_token, "read", scope)
         assert decoded is not None
-        return decoded[2:], decoded[0], decoded[1]
+        # A sampled cursor is one time, and a scalar one is a time and a row id.
+        position_length = 1 if stream.kind == SAMPLED else 2
+        if len(decoded) != len(channels) + position_length + 2:
+            raise invalid_argument(
+                "page_token is not a token this service issued; pass "
+                "next_page_token from the previous response unchanged",
+                field="page_token",
+            )
+        *position, start, end = decoded[len(channels) :]
+        medians = [None if m < 0 else m for m in decoded[: len(channels)]]
+        return position, start, end, medians
 
     async def _require_device(self, device_id: str) -> None:
         _require_text("device_id", device_id)
@@ -281,14 +295,30 @@ class QueryService(query_service_pb2_grpc.QueryServiceServicer):
             read.stream, read.start_ns, read.end_ns, after=after, limit=limit + 1
         )
         count = _string_page_length(page.values, limit)
+        more = len(page.time_ns) > count
+        times = page.time_ns[:count]
+        if read.medians is not None:
+            median = read.medians[0]
+        elif more:
+            median = self._store.median_interval_ns(
+                read.stream, "", read.start_ns, read.end_ns
+            )
+        else:
+            # The page contains the whole range, so its median is the range's.
+            median = downsample.median_interval_ns(times)
+
         series = pb.ChannelSeries(unit=read.stream.unit)
-        _add_points(
-            series, read.stream.value_type, page.time_ns[:count], page.values[:count]
+        _add_page(
+            series,
+            read.stream.value_type,
+            _RawPage(times, page.values[:count], page.missing[:count]),
+            median,
+            int(page.time_ns[count]) if more else None,
         )
         response.series.append(series)
-        if len(page.time_ns) > count:
-            cursor = [int(page.time_ns[count - 1]), int(page.row_ids[count - 1])]
-            response.next_page_token = _read_token(read, cursor)
+        if more:
+            cursor = [int(times[-1]), int(page.row_ids[count - 1])]
+            response.next_page_token = _read_token(read, cursor, [median])
 
     def _read_raw_samples(
         self, read: ReadRequest, response: pb.ReadStreamResponse, limit: int
@@ -297,13 +327,21 @@ class QueryService(query_service_pb2_grpc.QueryServiceServicer):
         page = self._store.channel_page(
             read.stream, read.channels, start, read.end_ns, limit
         )
+        medians = read.medians or [
+            self._store.median_interval_ns(
+                read.stream, name, read.start_ns, read.end_ns
+            )
+            for name in read.channels
+        ]
         units = {channel.name: channel.unit for channel in read.stream.channels}
-        for name in read.channels:
+        for name, median in zip(read.channels, medians, strict=True):
+            times = page.times[name]
             series = pb.ChannelSeries(channel=name, unit=units[name])
-            _add_points(series, ValueType.DOUBLE, page.times[name], page.values[name])
+            raw = _RawPage(times, page.values[name], np.zeros(len(times), np.bool_))
+            _add_page(series, ValueType.DOUBLE, raw, median, page.next_time_ns[name])
             response.series.append(series)
         if page.next_after_ns is not None:
-            response.next_page_token = _read_token(read, [page.next_after_ns])
+            response.next_page_token = _read_token(read, [page.next_after_ns], medians)
 
 
 def stream_message(stream: StreamInfo) -> pb.Stream:
@@ -376,29 +414,35 @@ def _bucket_series(
     return series
 
 
-def _add_points(
+@dataclass(frozen=True, slots=True)
+class _RawPage:
+    """One channel's points of a raw page, before gap markers are placed."""
+
+    times: np.ndarray[Any, np.dtype[np.int64]]
+    values: np.ndarray[Any, Any]
+    missing: np.ndarray[Any, np.dtype[np.bool_]]
+
+
+def _add_page(
     series: pb.ChannelSeries,
     value_type: ValueType,
-    times: np.ndarray[Any, Any],
-    values: np.ndarray[Any, Any],
+    page: _RawPage,
+    median_ns: int | None,
+    next_time_ns: int | None,
 ) -> None:
-    """Append points and a gap marker inside every gap."""
-    gaps = downsample.gap_after(times)
-    field = {
-        ValueType.DOUBLE: "double_value",
-        ValueType.INT64: "int_value",
-        ValueType.BOOL: "bool_value",
-        ValueType.STRING: "string_value",
-    }[value_type]
-    cast = {ValueType.BOOL: bool, ValueType.STRING: str}.get(value_type)
-    stamps = times.tolist()
-    items = values.tolist()
-    for i, time_ns in enumerate(stamps):
-        value = cast(items[i]) if cast else items[i]
-        series.points.append(pb.Point(time=_timestamp(time_ns), **{field: value}))
-        if gaps[i]:
-            middle = time_ns + (stamps[i + 1] - time_ns) // 2
-            series.points.append(pb.Point(time=_timestamp(middle), gap=True))
+    """Append a page's points with a gap marker inside every gap.
+
+    Gaps are judged by the median interval of the whole range read, and the
+    interval after the page's last point by the first point of the next
+    page, so the markers do not depend on where pages are cut.
+    """
+    # median_ns is None only for a range of fewer than two points, which has
+    # no interval to mark.
+    gaps = downsample.gap_after(page.times, median_ns, next_time_ns=next_time_ns)
+    times, kinds, sources = _points.place_gap_markers(
+        page.times, page.missing, gaps, next_time_ns
+    )
+    _points.add_points(series, value_type, times, page.values[sources], kinds)
 
 
 def _string_page_length(values: np.ndarray[Any, Any], limit: int) -> int:
@@ -542,38 +586,12 @@ def _channels(stream: StreamInfo, requested: list[str]) -> list[str]:
 # Page tokens --------------------------------------------------------------------
 
 
-def _read_token(read: ReadRequest, cursor: list[int]) -> str:
-    scope = {"d": read.stream.device_id, "s": read.stream.name}
-    return _encode_token("read", scope, [read.start_ns, read.end_ns, *cursor])
+def _read_token(read: ReadRequest, cursor: list[int], medians: list[int | None]) -> str:
+    """Encode the cursor after a raw page, with the range and its medians.
 
-
-def _encode_token(kind: str, scope: dict[str, Any], cursor: list[int]) -> str:
-    body = {"v": _TOKEN_VERSION, "k": kind, **scope, "c": cursor}
-    raw = json.dumps(body, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_token(token: str, kind: str, scope: dict[str, Any]) -> list[int] | None:
-    """Return a page token's cursor after checking it belongs to this request."""
-    if not token:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        body = json.loads(raw)
-        cursor = [int(value) for value in body["c"]]
-        valid = body["v"] == _TOKEN_VERSION and body["k"] == kind
-    except (binascii.Error, ValueError, KeyError, TypeError):
-        valid = False
-    if not valid:
-        raise invalid_argument(
-            "page_token is not a token this service issued; pass "
-            "next_page_token from the previous response unchanged",
-            field="page_token",
-        )
-    if any(body.get(key) != value for key, value in scope.items()):
-        raise invalid_argument(
-            "page_token was issued for a different request; repeat the "
-            "request with the same device, stream and range",
-            field="page_token",
-        )
-    return cursor
+    The token's values are the median per channel (-1 for None), the
+    cursor, then the range's start and end.
+    """
+    scope = {"d": read.stream.device_id, "s": read.stream.name, "ch": read.channels}
+    values = [-1 if median is None else median for median in medians]
+    return encode_token("read", scope, [*values, *cursor, read.start_ns, read.end_ns])

@@ -212,6 +212,29 @@ def count_points(
     return int(row[0]) if row else 0
 
 
+def median_interval_ns(
+    db: duckdb.DuckDBPyConnection, series_key: int, start_ns: int, end_ns: int
+) -> int | None:
+    """Return the median interval between a series' points in a range.
+
+    The value equals ``downsample.median_interval_ns`` of the range's point
+    times, computed in SQL so that a long range is never fetched. None for
+    fewer than two points.
+    """
+    # quantile_disc(x, 0.5) returns the lower of the two middle values, so
+    # the same of the negated intervals gives the upper one. Both stay
+    # integers, where DuckDB's median() would round large ones as DOUBLE.
+    row = db.execute(
+        "SELECT quantile_disc(d, 0.5), -quantile_disc(-d, 0.5) FROM "
+        "(SELECT time_ns - lag(time_ns) OVER (ORDER BY time_ns) AS d FROM points "
+        "WHERE series_key = ? AND time_ns >= ? AND time_ns < ?) WHERE d IS NOT NULL",
+        [series_key, start_ns, end_ns],
+    ).fetchone()
+    if row is None or row[0] is None:
+        return None
+    return (int(row[0]) + int(row[1])) // 2
+
+
 def read_points(
     db: duckdb.DuckDBPyConnection,
     series_key: int,

@@ -31,12 +31,15 @@ class ChannelPage:
     """Decoded samples of the channels read, cut at a common time.
 
     ``next_after_ns`` is the time of the last sample in the page when more
-    samples follow in the range, else None.
+    samples follow in the range, else None. ``next_time_ns`` gives, per
+    channel, the time of its first sample after the page within the range,
+    or None when the page contains the channel's last one.
     """
 
     times: dict[str, Int64Array]
     values: dict[str, Float64Array]
     next_after_ns: int | None
+    next_time_ns: dict[str, int | None]
 
 
 def scalar_envelope(
@@ -221,9 +224,73 @@ def count_samples(
     starts, intervals, counts = _reader.frame_extents(db, stream.key, start_ns, end_ns)
     if len(starts) == 0:
         return 0
+    first, stop = _inside(starts, intervals, counts, start_ns, end_ns)
+    return int(np.maximum(0, stop - first).sum())
+
+
+def _inside(
+    starts: Int64Array,
+    intervals: Int64Array,
+    counts: Int64Array,
+    start_ns: int,
+    end_ns: int,
+) -> tuple[Int64Array, Int64Array]:
+    """Return, per frame, the first and the stop sample index inside a range."""
     first = np.maximum(0, -((starts - start_ns) // intervals))
     stop = np.minimum(counts, -(-(end_ns - starts) // intervals))
-    return int(np.maximum(0, stop - first).sum())
+    return first, stop
+
+
+def channel_median_interval_ns(
+    db: duckdb.DuckDBPyConnection, channel: ChannelInfo, start_ns: int, end_ns: int
+) -> int | None:
+    """Return the median interval between a channel's samples in a range.
+
+    It is computed from frame metadata alone. A frame contributes its sample
+    interval once per pair of consecutive samples inside the range. Each
+    frame after the first also contributes the interval from the previous
+    frame's last sample to its own first one. For frames that do not overlap in time
+    this equals ``downsample.median_interval_ns`` of the sample times. None
+    for fewer than two samples.
+
+    NOTE: where frames overlap in time, the interval between them counts as 0
+    rather than the intervals of the interleaved samples, so the median only
+    approximates that of the sorted sample times.
+    """
+    stats = _reader.read_frame_stats(db, channel.key, start_ns, end_ns)
+    starts, intervals = stats.start_time_ns, stats.sample_interval_ns
+    first, stop = _inside(starts, intervals, stats.sample_count, start_ns, end_ns)
+    used = stop > first
+    starts, intervals, first, stop = (
+        starts[used],
+        intervals[used],
+        first[used],
+        stop[used],
+    )
+    first_ns = starts + first * intervals
+    last_ns = starts + (stop - 1) * intervals
+    between = np.maximum(0, first_ns[1:] - last_ns[:-1])
+    return downsample.weighted_median(
+        np.concatenate([intervals, between]),
+        np.concatenate([stop - first - 1, np.ones(len(between), dtype=np.int64)]),
+    )
+
+
+def _next_sample_ns(
+    db: duckdb.DuckDBPyConnection, channel_key: int, after_ns: int, end_ns: int
+) -> int | None:
+    """Return the time of a channel's first sample in (after_ns, end_ns), or None."""
+    row = db.execute(
+        "SELECT min(CASE WHEN start_time_ns > $after THEN start_time_ns "
+        "ELSE start_time_ns + ((($after) - start_time_ns) // sample_interval_ns "
+        "+ 1) * sample_interval_ns END) FROM frame_channel_stats "
+        "WHERE channel_key = $channel AND end_time_ns > $after "
+        "AND start_time_ns < $end",
+        {"after": after_ns, "channel": channel_key, "end": end_ns},
+    ).fetchone()
+    if row is None or row[0] is None or int(row[0]) >= end_ns:
+        return None
+    return int(row[0])
 
 
 def channel_page(
@@ -237,22 +304,38 @@ def channel_page(
     """Read up to ``limit`` raw samples per channel from [start_ns, end_ns).
 
     The page ends at a common time for every channel, so the next page
-    starts right after ``next_after_ns``.
+    starts right after ``next_after_ns``. Each channel's samples in the page
+    depend only on that channel and the cut, not on the other channels read.
     """
     times: dict[str, list[Int64Array]] = {name: [] for name in names}
     values: dict[str, list[Float64Array]] = {name: [] for name in names}
     axis: list[Int64Array] = []
     after: tuple[int, int] | None = None
-    while sum(len(t) for t in axis) <= limit:
+    loaded = 0
+    while True:
         frames = _reader.read_frames(
             db, stream.key, start_ns, end_ns, after=after, limit=FRAMES_PER_FETCH
         )
         for frame in frames:
-            _add_frame(frame, names, start_ns, end_ns, times, values, axis)
+            loaded += _add_frame(frame, names, start_ns, end_ns, times, values, axis)
         if len(frames) < FRAMES_PER_FETCH:
             break
         after = (frames[-1].start_time_ns, frames[-1].frame_key)
-    return _cut_page(times, values, axis, limit)
+        # Frames come in start order, so once the last one loaded starts
+        # after the cut, no frame still unread has a sample at or before it.
+        # Frames that overlap in time can hold samples before the cut from
+        # a later fetch, so a count alone is not enough.
+        cut = _cut_time(axis, limit) if loaded > limit else None
+        if cut is not None and frames[-1].start_time_ns > cut:
+            break
+    page = _cut_page(times, values, axis, limit)
+    if page.next_after_ns is not None:
+        keys = {channel.name: channel.key for channel in stream.channels}
+        for name in names:
+            page.next_time_ns[name] = _next_sample_ns(
+                db, keys[name], page.next_after_ns, end_ns
+            )
+    return page
 
 
 def _add_frame(
@@ -263,11 +346,12 @@ def _add_frame(
     times: dict[str, list[Int64Array]],
     values: dict[str, list[Float64Array]],
     axis: list[Int64Array],
-) -> None:
+) -> int:
+    """Add a frame's samples inside the range; return how many there are."""
     stamps = _sample_times(frame)
     keep = (stamps >= start_ns) & (stamps < end_ns)
     if not keep.any():
-        return
+        return 0
     decoded = _decode(frame)
     frame_names = [channel.name for channel in frame.channels]
     axis.append(stamps[keep])
@@ -275,6 +359,18 @@ def _add_frame(
         if name in frame_names:
             times[name].append(stamps[keep])
             values[name].append(decoded[frame_names.index(name)][keep])
+    return int(keep.sum())
+
+
+def _cut_time(axis: list[Int64Array], limit: int) -> int | None:
+    """Return the time of the ``limit``-th distinct sample time, if more follow."""
+    if not axis:
+        return None
+    # Frames come in start order, so the times are nearly sorted, which a
+    # stable (merge) sort handles in close to linear time.
+    stamps = np.sort(np.concatenate(axis), kind="stable")
+    distinct = stamps[np.r_[True, stamps[1:] != stamps[:-1]]]
+    return int(distinct[limit - 1]) if len(distinct) > limit else None
 
 
 def _cut_page(
@@ -283,8 +379,7 @@ def _cut_page(
     axis: list[Int64Array],
     limit: int,
 ) -> ChannelPage:
-    all_times = np.unique(np.concatenate(axis)) if axis else np.zeros(0, np.int64)
-    cutoff = int(all_times[limit - 1]) if len(all_times) > limit else None
+    cutoff = _cut_time(axis, limit)
     out_times: dict[str, Int64Array] = {}
     out_values: dict[str, Float64Array] = {}
     for name in times:
@@ -296,4 +391,4 @@ def _cut_page(
             keep = stamps <= cutoff
             stamps, samples = stamps[keep], samples[keep]
         out_times[name], out_values[name] = stamps, samples
-    return ChannelPage(out_times, out_values, cutoff)
+    return ChannelPage(out_times, out_values, cutoff, dict.fromkeys(times))

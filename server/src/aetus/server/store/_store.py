@@ -34,6 +34,7 @@ from aetus.server.store import _reader, _registry, _series_reads, _writer
 from aetus.server.store._dimensions import ensure_device
 from aetus.server.store._keys import Keys, SeriesKey
 from aetus.server.store._reader import (
+    SAMPLED,
     ChannelInfo,
     DeviceEventRow,
     PointPage,
@@ -311,6 +312,29 @@ class EmbeddedStore:
         """Count a series' points with start_ns <= time < end_ns."""
         with self._reader() as db:
             return _reader.count_points(db, series_key, start_ns, end_ns)
+
+    def median_interval_ns(
+        self, stream: StreamInfo, channel: str, start_ns: int, end_ns: int
+    ) -> int | None:
+        """Return the median interval between points in [start_ns, end_ns).
+
+        Args:
+            stream: A scalar or sampled stream.
+            channel: Channel of a sampled stream; ignored for a scalar one.
+            start_ns: Start of the range, inclusive.
+            end_ns: End of the range, exclusive.
+
+        Returns:
+            The interval in ns, or None when the range has fewer than two
+            points.
+        """
+        with self._reader() as db:
+            if stream.kind == SAMPLED:
+                info = next(c for c in stream.channels if c.name == channel)
+                return _series_reads.channel_median_interval_ns(
+                    db, info, start_ns, end_ns
+                )
+            return _reader.median_interval_ns(db, stream.key, start_ns, end_ns)
 
     def read_points(
         self,
