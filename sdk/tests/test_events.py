@@ -57,9 +57,26 @@ def test_metric_int_outside_int64_rejected(value: int) -> None:
         metric("counter", value)
 
 
-@pytest.mark.parametrize("value", [None, b"raw", [1.0], 1 + 2j])
+def test_metric_none_is_missing_reading() -> None:
+    result = metric("env/temp", None, "degC")
+
+    assert result.WhichOneof("value") is None
+    assert result.name == "env/temp"
+    assert result.unit == "degC"
+
+
+def test_metrics_event_keeps_missing_reading() -> None:
+    event = build_metrics(DeviceIdentity("d"), {"a": 1.5, "b": None}, time=START)
+
+    first, second = event.metrics.metrics
+    assert first.WhichOneof("value") == "double_value"
+    assert second.name == "b"
+    assert second.WhichOneof("value") is None
+
+
+@pytest.mark.parametrize("value", [b"raw", [1.0], 1 + 2j])
 def test_metric_unsupported_type_rejected(value: object) -> None:
-    with pytest.raises(TypeError, match="use float, int, bool or str"):
+    with pytest.raises(TypeError, match="use float, int, bool, str or None"):
         metric("m", value)  # type: ignore[arg-type]  # deliberately wrong
 
 
@@ -180,8 +197,13 @@ def test_metric_columns_split_to_fit() -> None:
         (np.arange(3), {"a": np.array(["x", "y", "z"])}, "dtype <U1"),
         (np.arange(3), {}, "empty"),
         (np.arange(3.0), {"a": np.zeros(3)}, "dtype float64"),
+        (
+            np.arange(3),
+            {"a": np.ma.MaskedArray([1.0, 2.0, 3.0], mask=[False, True, False])},
+            "column 'a' has masked entries",
+        ),
     ],
-    ids=["length", "strings", "no-columns", "float-times"],
+    ids=["length", "strings", "no-columns", "float-times", "masked"],
 )
 def test_metric_columns_bad_input_rejected(
     times: np.ndarray, values: dict[str, np.ndarray], match: str

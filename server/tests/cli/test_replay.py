@@ -1,8 +1,10 @@
-"""Replay scheduling and ``aetus replay`` against a real in-process server."""
+"""Replay scheduling, ``aetus replay`` and ``aetus read`` against a real server."""
 
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import pytest_asyncio
-from aetus.sdk import AsyncClient
+from aetus.sdk import AsyncClient, DeviceIdentity, build_metrics
 from aetus.server.app import RunningServer, start_server
 from aetus.server.cli import main
 from aetus.server.config import Settings
@@ -146,3 +148,34 @@ async def test_replay_command_wrong_token_fails(
     captured = capsys.readouterr()
     assert "UNAUTHENTICATED" in captured.err
     assert "0 stored" in captured.out
+
+
+async def test_read_command_prints_missing_and_gap(
+    server: RunningServer,
+    client_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    identity = DeviceIdentity("read-01")
+    start_ns = 1_767_225_600_000_000_000
+    offsets_s = [0, 1, 2, 3, 20]
+    sent = [1.25, None, float("nan"), 2.5, 4.0]
+    async with AsyncClient(server.address, token=ADMIN) as client:
+        await client.send_events(
+            [
+                build_metrics(
+                    identity, {"level": value}, time=start_ns + offset * 10**9
+                )
+                for value, offset in zip(sent, offsets_s, strict=True)
+            ]
+        )
+    argv = [
+        "read", "--device", "read-01", "--stream", "level", "--csv",
+        "--target", server.address, "--data-dir", str(client_dir),
+    ]  # fmt: skip
+
+    status = await asyncio.to_thread(main, argv)
+
+    assert status == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    cells = [row[1] for row in rows[1:]]
+    assert cells == ["1.25", "missing", "nan", "2.5", "gap", "4.0"]

@@ -14,7 +14,8 @@ from aetus.telemetry.v1 import telemetry_pb2
 
 E = TypeVar("E", telemetry_pb2.DeviceState, telemetry_pb2.Severity)
 
-MetricValue: TypeAlias = float | int | bool | str | np.generic
+# None is a missing reading, such as a failed sensor read.
+MetricValue: TypeAlias = float | int | bool | str | np.generic | None
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
@@ -79,7 +80,8 @@ def metric(name: str, value: MetricValue, unit: str = "") -> telemetry_pb2.Metri
 
     bool goes to ``bool_value`` (checked before int, since bool is an int),
     int to ``int_value``, float to ``double_value``, str to ``string_value``;
-    numpy scalars follow the same rules.
+    numpy scalars follow the same rules. None leaves the value unset, which
+    the server stores as a missing reading, distinct from 0 and NaN.
 
     Raises:
         ValueError: The name is empty, or an integer is outside int64.
@@ -88,6 +90,8 @@ def metric(name: str, value: MetricValue, unit: str = "") -> telemetry_pb2.Metri
     if not name:
         raise ValueError("metric name is empty; pass a name such as 'env/temperature'")
     result = telemetry_pb2.Metric(name=name, unit=unit)
+    if value is None:
+        return result
     if isinstance(value, bool | np.bool_):
         result.bool_value = bool(value)
     elif isinstance(value, int | np.integer):
@@ -105,7 +109,7 @@ def metric(name: str, value: MetricValue, unit: str = "") -> telemetry_pb2.Metri
     else:
         raise TypeError(
             f"metric {name!r} value {value!r} has type {type(value).__name__}; "
-            "use float, int, bool or str"
+            "use float, int, bool, str or None"
         )
     return result
 
@@ -123,6 +127,7 @@ def build_metrics(
     Args:
         identity: Numbers the event.
         values: Readings by name, or Metric messages built with ``metric()``.
+            A reading of None is sent as a missing reading.
         units: Unit per name, for readings given by name.
         time: Time of the readings. Default: now.
         uptime_ms: Milliseconds since boot. Alone, it marks the time as
@@ -239,7 +244,9 @@ def build_metric_columns(
         identity: Numbers the events.
         times: 1-D datetime64 array, or int64 nanoseconds since the epoch.
         values: Column of numbers per metric name; integers and booleans are
-            sent as doubles. NaN values are sent as NaN.
+            sent as doubles. NaN values are sent as NaN. Columns carry no
+            missing readings, so a masked array with masked entries is
+            rejected; send those readings as None through ``build_metrics``.
         units: Unit per metric name.
         max_message_bytes: Message limit the events must fit. Default: the
             client setting (AETUS_MAX_MESSAGE_BYTES).
@@ -287,6 +294,12 @@ def build_metric_columns(
 
 
 def _column(name: str, raw: object, length: int) -> np.ndarray:
+    if np.ma.is_masked(raw):
+        raise ValueError(
+            f"column {name!r} has masked entries, and metric columns cannot carry "
+            "missing readings; send them as None through build_metrics, or fill "
+            "them with NaN"
+        )
     array = np.asarray(raw)
     if array.shape != (length,):
         raise ValueError(

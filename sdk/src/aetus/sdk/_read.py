@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from aetus.query.v1 import query_service_pb2
 from google.protobuf import timestamp_pb2
 
@@ -19,26 +21,49 @@ _STRING = query_service_pb2.VALUE_TYPE_STRING
 class Series:
     """Raw points of one channel, in time order.
 
+    Each position is a reading, a missing reading (a point stored without a
+    value, such as a failed sensor read) or a gap marker (a break the server
+    placed inside a long interval, for plots). Two boolean masks tell them
+    apart: ``missing`` and ``gaps`` are never both True, and a position with
+    neither is a reading. The masks are plain arrays beside ``values`` rather
+    than a numpy masked array, so ``values`` keeps its dtype and works with
+    any numpy function. ``masked_values()`` returns the masked array for
+    callers who prefer one.
+
+    At missing readings and gap markers ``values`` holds a placeholder: NaN
+    for float64, 0 for int64, False for bool and None for strings. A NaN at a
+    position with both masks False is a NaN that was stored.
+
     Attributes:
         channel: Channel name; empty for a scalar stream.
         unit: Unit of the values.
         times: Point times, datetime64[ns] in UTC.
-        values: float64 for doubles and signal channels (NaN at gap markers),
-            int64 for integers and bool for booleans (0 or False at gap
-            markers), and an object array of str for string markers.
-        gaps: True where a point is a gap marker rather than a value.
+        values: float64 for doubles and signal channels, int64 for integers,
+            bool for booleans, and an object array of str for string markers.
+        gaps: True where a point is a gap marker.
+        missing: True where a point is a missing reading.
     """
 
     channel: str
     unit: str
-    times: np.ndarray
-    values: np.ndarray
-    gaps: np.ndarray
+    times: npt.NDArray[np.datetime64]
+    values: npt.NDArray[Any]
+    gaps: npt.NDArray[np.bool_]
+    missing: npt.NDArray[np.bool_]
 
     @property
-    def times_ns(self) -> np.ndarray:
+    def times_ns(self) -> npt.NDArray[np.int64]:
         """Point times as int64 nanoseconds since the epoch."""
         return self.times.view(np.int64)
+
+    @property
+    def readings(self) -> npt.NDArray[np.bool_]:
+        """True where a point is a reading: neither missing nor a gap marker."""
+        return ~(self.missing | self.gaps)
+
+    def masked_values(self) -> np.ma.MaskedArray[Any, Any]:
+        """Return ``values`` masked at missing readings and gap markers."""
+        return np.ma.MaskedArray(self.values, mask=self.missing | self.gaps)
 
     def __len__(self) -> int:
         return int(self.times.size)
@@ -117,6 +142,11 @@ def raw_series(
         count=count,
     ).view("datetime64[ns]")
     gaps = np.fromiter((p.gap for p in points), dtype=bool, count=count)
+    # A point with no value is a gap marker when `gap` is set, else a
+    # reading that was stored without a value.
+    valued = np.fromiter(
+        (p.WhichOneof("value") is not None for p in points), dtype=bool, count=count
+    )
     first = pages[0]
     return Series(
         channel=first.channel,
@@ -124,19 +154,23 @@ def raw_series(
         times=times,
         values=_point_values(points, value_type),
         gaps=gaps,
+        missing=~(valued | gaps),
     )
 
 
 def _point_values(
     points: Sequence[query_service_pb2.Point], value_type: int
-) -> np.ndarray:
+) -> npt.NDArray[Any]:
     count = len(points)
     if value_type == _INT64:
         return np.fromiter((p.int_value for p in points), dtype=np.int64, count=count)
     if value_type == _BOOL:
         return np.fromiter((p.bool_value for p in points), dtype=bool, count=count)
     if value_type == _STRING:
-        return np.array([p.string_value for p in points], dtype=object)
+        strings = [
+            p.string_value if p.HasField("string_value") else None for p in points
+        ]
+        return np.array(strings, dtype=object)
     return np.fromiter(
         (p.double_value if p.HasField("double_value") else np.nan for p in points),
         dtype=np.float64,

@@ -164,7 +164,8 @@ def _add_read(commands: Subcommands) -> None:
         "read",
         help="print a stream of a device",
         description="Print a stream of a device as a table, or as CSV with --csv. "
-        "Without --stream, list the device's streams.",
+        "Gap markers print as 'gap' and readings stored without a value as "
+        "'missing'. Without --stream, list the device's streams.",
     )
     read.add_argument("--device", required=True, help="device id")
     read.add_argument("--stream", default=None, help="metric or signal stream name")

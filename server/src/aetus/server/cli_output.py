@@ -147,6 +147,8 @@ def _column_name(name: str, unit: str) -> str:
 def _cell(series: Series, index: int, number: Callable[[float], str]) -> str:
     if bool(series.gaps[index]):
         return "gap"
+    if bool(series.missing[index]):
+        return "missing"
     value = series.values[index]
     if isinstance(value, float | np.floating):
         return number(float(value))
