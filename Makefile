@@ -33,8 +33,8 @@ bench: install
 	$(BIN)/python bench/ingest.py $(BENCH_ARGS)
 
 lint: install
-	$(BIN)/ruff check sdk server tests bench protos/generate.py
-	$(BIN)/ruff format --check sdk server tests bench protos/generate.py
+	$(BIN)/ruff check sdk server tests bench protos/generate.py protos/tests
+	$(BIN)/ruff format --check sdk server tests bench protos/generate.py protos/tests
 
 generate: install
 	$(BIN)/python protos/generate.py

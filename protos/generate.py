@@ -86,7 +86,9 @@ def generate(python_out: Path, descriptor_out: Path) -> None:
 
 def _differences(expected: Path, actual: Path) -> list[str]:
     found: list[str] = []
-    expected_files = {p.relative_to(expected) for p in expected.rglob("*") if p.is_file()}
+    expected_files = {
+        p.relative_to(expected) for p in expected.rglob("*") if p.is_file()
+    }
     actual_files = {
         p.relative_to(actual)
         for p in actual.rglob("*")
@@ -94,9 +96,11 @@ def _differences(expected: Path, actual: Path) -> list[str]:
     }
     for name in sorted(expected_files | actual_files):
         left, right = expected / name, actual / name
-        if not left.exists() or not right.exists():
-            found.append(str(name))
-        elif not filecmp.cmp(left, right, shallow=False):
+        if (
+            not left.exists()
+            or not right.exists()
+            or not filecmp.cmp(left, right, shallow=False)
+        ):
             found.append(str(name))
     return found
 

@@ -23,6 +23,7 @@ from typing import Any
 import grpc
 import pytest
 import pytest_asyncio
+
 from aetus.device.v1 import device_service_pb2, device_service_pb2_grpc
 from aetus.server.app import RunningServer, start_server
 from aetus.server.config import Settings

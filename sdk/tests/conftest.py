@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+
 from aetus.sdk import AsyncClient, stubs
 from aetus.server.app import RunningServer, start_server
 from aetus.server.config import Settings

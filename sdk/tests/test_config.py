@@ -4,6 +4,7 @@ import dataclasses
 import typing
 
 import pytest
+
 from aetus.sdk import ENVIRONMENT, ClientOptions, ClientSettings
 
 

@@ -2,6 +2,9 @@
 
 import grpc
 import pytest
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import error_details_pb2
+
 from aetus.sdk import (
     AetusError,
     AuthenticationError,
@@ -14,8 +17,6 @@ from aetus.sdk import (
     UnavailableError,
     error_from_status,
 )
-from google.protobuf import any_pb2, duration_pb2
-from google.rpc import error_details_pb2
 
 Code = grpc.StatusCode
 

@@ -4,6 +4,7 @@ import datetime as dt
 
 import numpy as np
 import pytest
+
 from aetus.sdk import (
     DeviceIdentity,
     build_alert,

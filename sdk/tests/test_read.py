@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+
 from aetus.query.v1 import query_service_pb2
 from aetus.sdk import (
     AsyncClient,

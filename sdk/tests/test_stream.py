@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from aetus.sdk import (
     DEFAULT_MAX_MESSAGE_BYTES,
     AsyncClient,

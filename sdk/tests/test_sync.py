@@ -8,6 +8,7 @@ import asyncio
 
 import grpc
 import pytest
+
 from aetus.sdk import (
     Client,
     DeviceIdentity,

@@ -14,11 +14,12 @@ from typing import Any
 
 import grpc
 import pytest_asyncio
+from google.api import httpbody_pb2
+
 from aetus.device.v1 import device_service_pb2, device_service_pb2_grpc
 from aetus.ingest.v1 import ingest_service_pb2, ingest_service_pb2_grpc
 from aetus.query.v1 import query_service_pb2, query_service_pb2_grpc
 from aetus.server.errors import ApiError, abort
-from google.api import httpbody_pb2
 
 # Message of every scripted error: spaces, an em dash and a degree sign, so
 # percent-encoding or a lossy charset shows up as a mismatch.

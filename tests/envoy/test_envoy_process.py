@@ -11,13 +11,14 @@ from typing import Any
 import grpc
 import pytest
 import pytest_asyncio
+from google.protobuf import descriptor_pb2
+
 from aetus.ingest.v1 import ingest_service_pb2, ingest_service_pb2_grpc
 from aetus.server.app import KEEPALIVE_OPTIONS
 from aetus.server.config import Settings
 from aetus.server.envoy import (
     DESCRIPTOR_PATH,
 )
-from google.protobuf import descriptor_pb2
 
 pytestmark = [pytest.mark.envoy, pytest.mark.asyncio(loop_scope="module")]
 

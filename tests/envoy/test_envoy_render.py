@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from aetus.server.config import Settings
 from aetus.server.envoy import (
     TEMPLATE_PATH,

@@ -13,10 +13,11 @@ import struct
 
 import grpc
 import pytest
+from google.api import httpbody_pb2
+
 from aetus.device.v1 import device_service_pb2, device_service_pb2_grpc
 from aetus.ingest.v1 import ingest_service_pb2, ingest_service_pb2_grpc
 from aetus.telemetry.v1 import telemetry_pb2
-from google.api import httpbody_pb2
 
 pytestmark = [pytest.mark.envoy, pytest.mark.asyncio(loop_scope="module")]
 

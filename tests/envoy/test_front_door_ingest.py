@@ -10,6 +10,7 @@ import time
 
 import grpc
 import pytest
+
 from aetus.ingest.v1 import ingest_service_pb2, ingest_service_pb2_grpc
 from aetus.telemetry.v1 import telemetry_pb2
 

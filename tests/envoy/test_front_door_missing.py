@@ -6,6 +6,7 @@ import json
 from urllib.parse import urlencode
 
 import pytest
+
 from aetus.ingest.v1 import ingest_service_pb2
 from aetus.telemetry.v1 import telemetry_pb2
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
+
 from aetus.device.v1 import device_service_pb2, device_service_pb2_grpc
 from aetus.ingest.v1 import ingest_service_pb2, ingest_service_pb2_grpc
 from aetus.server.envoy import TEMPLATE_PATH

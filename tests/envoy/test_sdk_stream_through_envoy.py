@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+
 from aetus.sdk import AsyncClient, DeviceIdentity, build_metrics
 
 pytestmark = [pytest.mark.envoy, pytest.mark.asyncio(loop_scope="module")]

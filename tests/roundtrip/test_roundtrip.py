@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from aetus.device.v1 import device_service_pb2, device_service_pb2_grpc
 from aetus.ingest.v1 import ingest_service_pb2
 from aetus.sdk import AsyncClient, DeviceIdentity, Series

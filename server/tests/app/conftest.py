@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest_asyncio
+
 from aetus.server.app import RunningServer
 from aetus.server.testing import running_server
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from aetus.server.app import RunningServer
 
 GRPCURL = Path(sys.executable).parent / "grpcurl"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+
 from aetus.ingest.v1 import ingest_service_pb2, ingest_service_pb2_grpc
 from aetus.server.app import KEEPALIVE_OPTIONS, RunningServer, server_options
 from aetus.server.config import Settings

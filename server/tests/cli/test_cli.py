@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from aetus.server import cli
 from aetus.server.cli_output import TimeArgumentError, format_time_ns, parse_time
 from aetus.server.credentials import (

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from aetus.server.recordings import (
     TIMING_TOLERANCE,
     ReadOptions,

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import pytest_asyncio
+
 from aetus.sdk import AsyncClient, DeviceIdentity, build_metrics
 from aetus.server.app import RunningServer, start_server
 from aetus.server.cli import main

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+
 from aetus.sdk import AsyncClient
 
 pytestmark = [pytest.mark.slow, pytest.mark.envoy]

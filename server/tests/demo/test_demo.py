@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+
 from aetus.device.v1 import device_service_pb2, device_service_pb2_grpc
 from aetus.sdk import AsyncClient
 from aetus.server.app import RunningServer, start_server

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 import pytest_asyncio
+
 from aetus.device.v1 import device_service_pb2_grpc
 from aetus.ingest.v1 import ingest_service_pb2_grpc
 from aetus.server.app import RunningServer

@@ -8,6 +8,7 @@ import time
 
 import grpc
 import pytest
+
 from aetus.device.v1 import device_service_pb2 as pb
 from aetus.ingest.v1 import ingest_service_pb2
 from aetus.server.auth import load_admin_token

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grpc
 import pytest
+
 from aetus.device.v1 import device_service_pb2 as pb
 from aetus.ingest.v1 import ingest_service_pb2
 from aetus.server.app import RunningServer

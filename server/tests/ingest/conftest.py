@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import grpc
 import pytest
 import pytest_asyncio
+
 from aetus.device.v1 import device_service_pb2, device_service_pb2_grpc
 from aetus.ingest.v1 import ingest_service_pb2_grpc
 from aetus.server.app import RunningServer

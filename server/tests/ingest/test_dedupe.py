@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import grpc
+
 from aetus.ingest.v1 import ingest_service_pb2, ingest_service_pb2_grpc
 from aetus.server.app import RunningServer
 from aetus.server.testing import bearer, running_server

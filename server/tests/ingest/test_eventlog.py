@@ -6,6 +6,7 @@ import asyncio
 
 import grpc
 import pytest
+
 from aetus.ingest.v1 import ingest_service_pb2, ingest_service_pb2_grpc
 from aetus.server.app import RunningServer, start_server
 from aetus.server.checks import Limits

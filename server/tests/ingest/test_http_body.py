@@ -8,10 +8,11 @@ import math
 
 import grpc
 import pytest
+from google.api import httpbody_pb2
+
 from aetus.ingest.v1 import ingest_service_pb2, ingest_service_pb2_grpc
 from aetus.server.app import RunningServer
 from aetus.server.testing import bearer, running_server
-from google.api import httpbody_pb2
 
 JSON = "application/json"
 PROTOBUF = "application/x-protobuf"

@@ -8,13 +8,14 @@ import math
 
 import grpc
 import pytest
+from google.api import httpbody_pb2
+from google.protobuf import timestamp_pb2
+
 from aetus.ingest.v1 import ingest_service_pb2
 from aetus.query.v1 import query_service_pb2, query_service_pb2_grpc
 from aetus.server.records import ValueType
 from aetus.server.store import PointPage
 from aetus.server.testing import bearer
-from google.api import httpbody_pb2
-from google.protobuf import timestamp_pb2
 
 JSON = "application/json"
 PROTOBUF = "application/x-protobuf"

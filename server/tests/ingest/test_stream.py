@@ -6,6 +6,7 @@ import asyncio
 
 import grpc
 import pytest
+
 from aetus.ingest.v1 import ingest_service_pb2
 from aetus.server.app import RunningServer
 

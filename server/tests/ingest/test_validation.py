@@ -7,14 +7,15 @@ from collections.abc import Callable
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
 from aetus.ingest.v1 import ingest_service_pb2, ingest_service_pb2_grpc
 from aetus.server.app import RunningServer
 from aetus.server.checks import format_time_ns
 from aetus.server.records import DeviceRow
 from aetus.server.testing import bearer, running_server
 from aetus.telemetry.v1 import telemetry_pb2
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 INT64_OVER = 2**63
 CHOICES_ENCODING = (

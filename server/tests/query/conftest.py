@@ -10,6 +10,7 @@ from types import ModuleType
 
 import grpc
 import pytest
+
 from aetus.query.v1 import query_service_pb2_grpc
 from aetus.server.services.query import QueryService
 from aetus.server.store import EmbeddedStore

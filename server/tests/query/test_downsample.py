@@ -6,6 +6,7 @@ import datetime as dt
 
 import numpy as np
 import pytest
+
 from aetus.server import downsample
 
 MS = 1_000_000

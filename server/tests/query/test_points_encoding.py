@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from aetus.query.v1 import query_service_pb2 as pb
 from aetus.server.records import ValueType
 from aetus.server.services import _points

@@ -5,12 +5,13 @@ from __future__ import annotations
 import grpc
 import numpy as np
 import pytest
-from aetus.query.v1 import query_service_pb2 as pb
-from aetus.server.records import ChannelSpec, ValueType
-from aetus.server.store import EmbeddedStore
 from google.protobuf import timestamp_pb2
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+
+from aetus.query.v1 import query_service_pb2 as pb
+from aetus.server.records import ChannelSpec, ValueType
+from aetus.server.store import EmbeddedStore
 
 S = 1_000_000_000
 T0 = 1_714_564_800 * S

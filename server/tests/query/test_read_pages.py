@@ -8,6 +8,7 @@ import json
 import grpc
 import numpy as np
 import pytest
+
 from aetus.query.v1 import query_service_pb2 as pb
 from aetus.server.records import ChannelSpec, ValueType
 from aetus.server.store import EmbeddedStore

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+
 from aetus.query.v1 import query_service_pb2 as pb
 from aetus.server.records import ValueType
 

@@ -8,10 +8,11 @@ import zoneinfo
 
 import numpy as np
 import pytest
+from google.protobuf import timestamp_pb2
+
 from aetus.query.v1 import query_service_pb2 as pb
 from aetus.server.records import ValueType
 from aetus.server.store import EmbeddedStore
-from google.protobuf import timestamp_pb2
 
 MS = 1_000_000
 S = 1_000_000_000

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from aetus.query.v1 import query_service_pb2 as pb
 from aetus.server import downsample
 from aetus.server.records import ChannelSpec, ValueType

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from aetus.server.records import ChannelSpec, ValueType
 from aetus.server.store import SAMPLED, SCALAR, EmbeddedStore
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from aetus.server import downsample
 from aetus.server.records import ChannelSpec
 from aetus.server.store import SAMPLED, EmbeddedStore, InvalidFrame

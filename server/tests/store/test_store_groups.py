@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+
 from aetus.server.records import (
     ChannelSpec,
     NormalizedBatch,

@@ -6,6 +6,7 @@ import statistics
 
 import numpy as np
 import pytest
+
 from aetus.server import downsample
 from aetus.server.records import ChannelSpec, ValueType
 from aetus.server.store import EmbeddedStore

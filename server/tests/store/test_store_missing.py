@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from aetus.server.records import SeriesTypeConflict, ValueType
 from aetus.server.store import EmbeddedStore
 

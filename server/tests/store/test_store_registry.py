@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from aetus.server.records import EventKind, ValueType
 from aetus.server.store import EmbeddedStore, UnknownDevice
 from aetus.telemetry.v1 import telemetry_pb2

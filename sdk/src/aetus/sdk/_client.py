@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any, Literal, TypedDict, TypeVar, Unpack
 
 import grpc
+
 from aetus.ingest.v1 import ingest_service_pb2, ingest_service_pb2_grpc
 from aetus.query.v1 import query_service_pb2, query_service_pb2_grpc
 from aetus.sdk._config import KEEPALIVE_OPTIONS, ClientSettings

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import TypeAlias, TypeVar
 
 import numpy as np
+
 from aetus.sdk._config import ClientSettings, max_event_bytes
 from aetus.sdk._identity import DeviceIdentity
 from aetus.sdk._times import TimeLike, times_to_ns, timestamp_from_ns, to_time_ns

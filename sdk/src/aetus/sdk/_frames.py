@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
 from aetus.sdk._events import _event_limit, new_event
 from aetus.sdk._identity import DeviceIdentity
 from aetus.sdk._times import TimeLike, timestamp_from_ns

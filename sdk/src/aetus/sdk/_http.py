@@ -14,6 +14,9 @@ import http.client
 import urllib.parse
 
 import grpc
+from google.protobuf import json_format
+from google.rpc import status_pb2
+
 from aetus.ingest.v1 import ingest_service_pb2
 from aetus.sdk._errors import (
     AetusError,
@@ -22,8 +25,6 @@ from aetus.sdk._errors import (
     error_from_status,
     error_from_status_proto,
 )
-from google.protobuf import json_format
-from google.rpc import status_pb2
 
 PROTOBUF = "application/x-protobuf"
 INGEST_PATH = "/v1/ingest"

@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from aetus.query.v1 import query_service_pb2
 from google.protobuf import timestamp_pb2
+
+from aetus.query.v1 import query_service_pb2
 
 _DOUBLE = query_service_pb2.VALUE_TYPE_DOUBLE
 _INT64 = query_service_pb2.VALUE_TYPE_INT64

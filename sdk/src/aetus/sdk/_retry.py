@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import grpc
+
 from aetus.sdk._errors import AetusError, error_from_rpc_error
 
 _logger = logging.getLogger(__name__)

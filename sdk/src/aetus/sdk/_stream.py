@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any
 
 import grpc
+
 from aetus.ingest.v1 import ingest_service_pb2
 from aetus.sdk._config import (
     EVENT_FRAMING_BYTES,

@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any, Literal, TypeVar, Unpack
 
 import grpc
+
 from aetus.query.v1 import query_service_pb2
 from aetus.sdk._client import (
     AsyncClient,

@@ -9,6 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from google.protobuf import descriptor_pool
+from google.protobuf.descriptor import FileDescriptor
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
 from aetus.device.v1 import device_service_pb2, device_service_pb2_grpc
 from aetus.ingest.v1 import ingest_service_pb2, ingest_service_pb2_grpc
 from aetus.query.v1 import query_service_pb2, query_service_pb2_grpc
@@ -21,10 +26,6 @@ from aetus.server.services.devices import DeviceServicer
 from aetus.server.services.ingest import IngestServicer
 from aetus.server.services.query import QueryService
 from aetus.server.store import EmbeddedStore
-from google.protobuf import descriptor_pool
-from google.protobuf.descriptor import FileDescriptor
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 logger = logging.getLogger(__name__)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Protocol
 
 import grpc
+
 from aetus.server.errors import ApiError, abort
 from aetus.server.records import DeviceRegistry, StoreError
 

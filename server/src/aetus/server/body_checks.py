@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from aetus.server.checks import (
     MAX_TIME_OFFSET_NS,
     SAMPLE_BYTES,

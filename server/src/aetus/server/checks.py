@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import grpc
+from google.protobuf.descriptor import EnumDescriptor
+
 from aetus.server.errors import ApiError
 from aetus.telemetry.v1 import telemetry_pb2
-from google.protobuf.descriptor import EnumDescriptor
 
 INT64_MAX = 2**63 - 1
 NS_PER_S = 1_000_000_000

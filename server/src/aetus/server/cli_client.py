@@ -382,6 +382,7 @@ async def provision_device(
 async def _call(awaitable: Awaitable[T]) -> T:
     """Await an SDK or stub call and turn its failure into a CommandError."""
     import grpc
+
     from aetus.sdk import AetusError
 
     try:

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
+
 from aetus.sdk import EnvelopeSeries, Series
 
 if TYPE_CHECKING:

@@ -24,6 +24,7 @@ import queue
 from dataclasses import dataclass
 
 import psutil
+
 from aetus.sdk import (
     AsyncClient,
     BatchRejected,

@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 
 import grpc
+
 from aetus.server.errors import ApiError
 from aetus.server.records import NormalizedBatch, TelemetryWriter, WriteResult
 

@@ -5,8 +5,8 @@ Two sources, both real measurements of the machine AETUS runs on:
 - ``HostMetricsCollector`` reads psutil about once a second: per-core CPU
   utilisation, memory, load average, per-interface network rates, disk rates
   and, where the host exposes them, temperatures.
-- ``WakeLatencySampler`` is a thread that sleeps until each slot, one every ``period_ns``
-  (5 ms, 200 Hz by default) and records how late each wake-up came, in
+- ``WakeLatencySampler`` is a thread that sleeps until each slot, one every
+  ``period_ns`` (5 ms, 200 Hz by default) and records how late each wake-up came, in
   nanoseconds. The lateness is the sum of OS timer slack, scheduler delay and
   the time the thread waited for the Python GIL, so it rises when the host or
   the AETUS process is busy. Each scheduled slot gets exactly one sample, so

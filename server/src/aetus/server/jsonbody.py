@@ -19,12 +19,13 @@ from datetime import datetime
 from typing import Any
 
 import grpc
-from aetus.ingest.v1 import ingest_service_pb2
-from aetus.server.checks import enum_choices
-from aetus.server.errors import ApiError
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import DecodeError, Message
+
+from aetus.ingest.v1 import ingest_service_pb2
+from aetus.server.checks import enum_choices
+from aetus.server.errors import ApiError
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+
 from aetus.server.checks import (
     NS_PER_MS,
     CheckContext,

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+
 from aetus.sdk import Channel as SdkChannel
 from aetus.sdk import DeviceIdentity, build_metrics, build_signal_frames
 from aetus.server.recordings import MetricTrack, Recording, SignalFrameData, SignalTrack

@@ -8,6 +8,7 @@ does not match sample_count 4 x 3 channels x 4 bytes = 48``.
 from __future__ import annotations
 
 import grpc
+
 from aetus.server.body_checks import BODY_CHECKS
 from aetus.server.checks import (
     NS_PER_MS,

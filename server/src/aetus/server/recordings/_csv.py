@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+
 from aetus.server.recordings._framing import (
     choose_encoding,
     default_frame_samples,

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+
 from aetus.server.recordings._model import (
     Int64Array,
     RecordingError,

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+
 from aetus.server.recordings._framing import (
     choose_encoding,
     default_frame_samples,

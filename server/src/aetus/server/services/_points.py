@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from google.protobuf import timestamp_pb2
+
 from aetus.query.v1 import query_service_pb2 as pb
 from aetus.server.records import ValueType
-from google.protobuf import timestamp_pb2
 
 Int64Array = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import grpc
+
 from aetus.ingest.v1 import ingest_service_pb2
 from aetus.server.errors import ApiError, abort
 from aetus.server.normalize import NormalizedRequest

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import grpc
+from google.protobuf import timestamp_pb2
+
 from aetus.device.v1 import device_service_pb2, device_service_pb2_grpc
 from aetus.server.auth import (
     TokenAuthorizer,
@@ -21,7 +23,6 @@ from aetus.server.auth import (
 from aetus.server.checks import ID_CHARACTERS, ID_PATTERN, TEXT_PATTERN
 from aetus.server.errors import ApiError, abort, invalid_argument
 from aetus.server.records import DeviceRegistry, DeviceRow, StoreError
-from google.protobuf import timestamp_pb2
 
 logger = logging.getLogger(__name__)
 

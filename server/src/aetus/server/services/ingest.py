@@ -7,6 +7,9 @@ import time
 from collections.abc import AsyncIterator
 
 import grpc
+from google.api import httpbody_pb2
+from google.protobuf import timestamp_pb2
+
 from aetus.ingest.v1 import ingest_service_pb2, ingest_service_pb2_grpc
 from aetus.server.auth import TokenAuthorizer
 from aetus.server.checks import VALID_AFTER_NS
@@ -17,8 +20,6 @@ from aetus.server.normalize import NormalizedRequest, Normalizer
 from aetus.server.records import SeriesTypeConflict, StoreError, WriteResult
 from aetus.server.services._stream import StreamSession, rejection_log
 from aetus.telemetry.v1 import telemetry_pb2
-from google.api import httpbody_pb2
-from google.protobuf import timestamp_pb2
 
 logger = logging.getLogger(__name__)
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import grpc
 import numpy as np
+from google.protobuf import duration_pb2, timestamp_pb2
+
 from aetus.query.v1 import query_service_pb2 as pb
 from aetus.query.v1 import query_service_pb2_grpc
 from aetus.server import downsample
@@ -20,7 +22,6 @@ from aetus.server.services import _points
 from aetus.server.services._page_tokens import decode_token, encode_token
 from aetus.server.store import SAMPLED, EmbeddedStore, StreamInfo
 from aetus.telemetry.v1 import telemetry_pb2
-from google.protobuf import duration_pb2, timestamp_pb2
 
 logger = logging.getLogger(__name__)
 

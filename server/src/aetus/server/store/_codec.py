@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
 from aetus.server.records import ChannelSpec
 
 # numpy dtype of each aetus.telemetry.v1.SampleEncoding number.

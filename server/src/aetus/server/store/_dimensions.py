@@ -9,6 +9,7 @@ inserts each table's rows with one ``executemany`` call.
 from __future__ import annotations
 
 import duckdb
+
 from aetus.server.store._keys import Keys
 
 _INSERTS = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 import numpy.typing as npt
+
 from aetus.server.records import FrameRecord
 from aetus.server.store._codec import ChannelSummary, summarize_channels
 from aetus.server.store._dimensions import DimensionRows

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 import duckdb
+
 from aetus.server.records import ChannelSpec, ValueType
 
 K = TypeVar("K")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 import numpy.typing as npt
+
 from aetus.server.records import MetricSeriesPoints, ValueType
 from aetus.server.store._dimensions import DimensionRows
 from aetus.server.store._keys import SeriesKey

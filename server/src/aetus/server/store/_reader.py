@@ -8,6 +8,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import numpy.typing as npt
+
 from aetus.server.records import ChannelSpec, ValueType
 
 SCALAR = "scalar"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import duckdb
+
 from aetus.server.records import DeviceRow, StoreError
 
 _DEVICE_COLUMNS = (

@@ -9,6 +9,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import numpy.typing as npt
+
 from aetus.server import downsample
 from aetus.server.records import ValueType
 from aetus.server.store import _reader

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+
 from aetus.server import downsample
 from aetus.server.records import (
     ChannelSpec,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 import numpy.typing as npt
+
 from aetus.server.records import (
     FrameRecord,
     MetricSeriesPoints,
