@@ -19,6 +19,7 @@ from aetus.server import cli_client
 from aetus.server.cli_output import TimeArgumentError
 from aetus.server.config import ENVIRONMENT, Settings
 from aetus.server.credentials import CredentialError
+from aetus.server.native_memory import limit_malloc_arenas
 from aetus.server.recordings import RecordingError
 
 __all__ = ["build_parser", "main"]
@@ -61,6 +62,9 @@ _FRONT_DOOR_FLAGS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``aetus`` command and return its exit status."""
+    # Before any thread starts, so the server's RSS does not grow with the
+    # number of threads that have allocated.
+    limit_malloc_arenas()
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
