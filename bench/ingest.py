@@ -43,6 +43,7 @@ from ingestbench.processes import (
     ServerProcess,
     cpu_seconds,
     provision_devices,
+    rss_bytes,
     start_envoy,
 )
 
@@ -90,10 +91,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     info = report.machine()
+    # Other jobs on a shared machine change the figures; the load average
+    # before and after the run shows how busy it was.
+    info["load_average_1m_start"] = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="aetus-bench-") as folder:
         with _started(args, Path(folder)) as run:
             repetitions = [_repetition(run, n) for n in range(args.repetitions)]
         rss = run.sampler.maxima
+    info["load_average_1m_end"] = os.getloadavg()[0]
     summary = report.summarize(repetitions, rss)
     print(report.render(summary, info))
     if args.json is not None:
@@ -150,6 +155,7 @@ def _measure(
     with run.sampler.phase(phase):
         result = call()
     cpu_after = cpu_seconds(pids)
+    result["server_rss_after_bytes"] = rss_bytes(run.server.pid)
     result["cpu_s"] = {
         label: cpu_after[label] - cpu_before[label]
         for label in cpu_before.keys() & cpu_after.keys()

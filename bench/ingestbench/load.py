@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+
 from aetus.ingest.v1 import ingest_service_pb2
 
 STREAM_METHOD = "/aetus.ingest.v1.IngestService/StreamEvents"

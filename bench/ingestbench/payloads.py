@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from aetus.ingest.v1 import ingest_service_pb2
 from aetus.telemetry.v1 import telemetry_pb2
 

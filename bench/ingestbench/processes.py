@@ -16,9 +16,11 @@ from pathlib import Path
 
 import grpc
 import psutil
+
 from aetus.device.v1 import device_service_pb2, device_service_pb2_grpc
 from aetus.server.config import Settings
 from aetus.server.envoy import EnvoyProcess
+from aetus.server.native_memory import limit_malloc_arenas
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +29,8 @@ _SERVER_START_TIMEOUT_S = 60.0
 
 def _serve(settings: Settings, ready: Connection, profile_path: str) -> None:
     """Child process: run the server until SIGTERM, then stop it gracefully."""
+    # The same first step as the aetus command, before any thread starts.
+    limit_malloc_arenas()
     logging.basicConfig(level=logging.WARNING, format="server: %(message)s")
     profiler = cProfile.Profile() if profile_path else None
     if profiler is not None:
@@ -239,3 +243,8 @@ def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
             continue
         used[label] = float(times.user + times.system)
     return used
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of a process now, in bytes."""
+    return int(psutil.Process(pid).memory_info().rss)

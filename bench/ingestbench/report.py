@@ -190,7 +190,9 @@ def render(summary: dict[str, Any], info: dict[str, Any]) -> str:
     lines = [
         f"Machine: {info['nproc']} CPUs ({info['cpu_model']}), "
         f"{info['memory_gib']} GiB, Python {info['python']}, grpcio "
-        f"{info['grpcio']}, protobuf {info['protobuf']}, DuckDB {info['duckdb']}.",
+        f"{info['grpcio']}, protobuf {info['protobuf']}, DuckDB {info['duckdb']}; "
+        f"1-minute load average {info['load_average_1m_start']:.1f} at the "
+        f"start, {info['load_average_1m_end']:.1f} at the end.",
         "",
         "| figure | median |",
         "| --- | ---: |",
