@@ -35,6 +35,7 @@ bench: install
 lint: install
 	$(BIN)/ruff check sdk server tests bench protos/generate.py protos/tests
 	$(BIN)/ruff format --check sdk server tests bench protos/generate.py protos/tests
+	$(BIN)/mypy sdk/src server/src
 
 generate: install
 	$(BIN)/python protos/generate.py

@@ -2,7 +2,8 @@
 
 Outputs, all written below the repository root:
 
-- protos/python/src/aetus/<area>/v1/: Python messages, type stubs and gRPC stubs.
+- protos/python/src/aetus/<area>/v1/: Python messages, type stubs and gRPC stubs,
+  with type stubs for the gRPC stubs from mypy-protobuf's protoc-gen-mypy_grpc.
 - envoy/aetus.pb: the descriptor set that Envoy's gRPC-JSON transcoder reads.
 
 Run ``python protos/generate.py`` after editing a .proto file, and
@@ -15,6 +16,7 @@ import argparse
 import filecmp
 import shutil
 import sys
+import sysconfig
 import tempfile
 from pathlib import Path
 
@@ -50,6 +52,18 @@ def _proto_files() -> list[str]:
     )
 
 
+def _mypy_grpc_plugin() -> Path:
+    # mypy-protobuf installs the plugin as a console script beside this
+    # interpreter; protoc would otherwise look for it on PATH.
+    plugin = Path(sysconfig.get_path("scripts")) / "protoc-gen-mypy_grpc"
+    if not plugin.is_file():
+        raise SystemExit(
+            f"protoc plugin {plugin} is missing; run `make install`, which "
+            "installs mypy-protobuf from requirements-test.txt"
+        )
+    return plugin
+
+
 def _run_protoc(args: list[str]) -> None:
     includes = [f"-I{path}" for path in _include_paths()]
     code = protoc.main(["grpc_tools.protoc", *includes, *args])
@@ -66,6 +80,9 @@ def generate(python_out: Path, descriptor_out: Path) -> None:
             f"--python_out={python_out}",
             f"--pyi_out={python_out}",
             f"--grpc_python_out={python_out}",
+            f"--plugin=protoc-gen-mypy_grpc={_mypy_grpc_plugin()}",
+            "--mypy_grpc_opt=quiet",
+            f"--mypy_grpc_out={python_out}",
             *files,
         ]
     )

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 
 import grpc
 from google.protobuf import any_pb2
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 
 _STATUS_DETAILS_KEY = "grpc-status-details-bin"
@@ -222,19 +222,13 @@ def _read_details(
         info = error_details_pb2.ErrorInfo()
         bad_request = error_details_pb2.BadRequest()
         retry_info = error_details_pb2.RetryInfo()
-        if _unpack(packed, info):
+        if packed.Unpack(info):
             reason = info.reason
             metadata.update(info.metadata)
-        elif _unpack(packed, bad_request):
+        elif packed.Unpack(bad_request):
             violations.extend(
                 (item.field, item.description) for item in bad_request.field_violations
             )
-        elif _unpack(packed, retry_info):
+        elif packed.Unpack(retry_info):
             retry_delay_s = retry_info.retry_delay.ToTimedelta().total_seconds()
     return reason, metadata, violations, retry_delay_s
-
-
-def _unpack(packed: any_pb2.Any, target: Message) -> bool:
-    if not packed.Is(target.DESCRIPTOR):
-        return False
-    return bool(packed.Unpack(target))

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 
@@ -39,6 +39,10 @@ from aetus.sdk._stream_results import BatchRejected, RejectionCallback, StreamRe
 from aetus.telemetry.v1 import telemetry_pb2
 
 _logger = logging.getLogger(__name__)
+
+_EventsCall: TypeAlias = grpc.aio.StreamStreamCall[
+    ingest_service_pb2.StreamEventsRequest, ingest_service_pb2.StreamEventsResponse
+]
 
 # Rejections after the first are logged at most once per this interval.
 _REJECTION_LOG_INTERVAL_S = 10.0
@@ -86,7 +90,7 @@ class EventStream:
 
     def __init__(
         self,
-        open_call: Callable[..., grpc.aio.StreamStreamCall],
+        open_call: Callable[..., _EventsCall],
         *,
         settings: ClientSettings,
         metadata: tuple[tuple[str, str], ...],
@@ -407,7 +411,7 @@ class EventStream:
             await asyncio.gather(reader, writer, watchdog, return_exceptions=True)
             call.cancel()
 
-    async def _write_batches(self, call: grpc.aio.StreamStreamCall) -> None:
+    async def _write_batches(self, call: _EventsCall) -> None:
         while True:
             async with self._cond:
                 await self._cond.wait_for(
@@ -438,10 +442,11 @@ class EventStream:
         self._cond.notify_all()
         return batch
 
-    async def _read_acks(self, call: grpc.aio.StreamStreamCall) -> bool:
+    async def _read_acks(self, call: _EventsCall) -> bool:
         while True:
             response = await call.read()
-            if response is grpc.aio.EOF:
+            # read() returns grpc.aio.EOF once the server has closed the stream.
+            if not isinstance(response, ingest_service_pb2.StreamEventsResponse):
                 break
             async with self._cond:
                 self._apply_ack(response)

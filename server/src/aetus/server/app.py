@@ -182,7 +182,10 @@ def _add_health_and_reflection(server: grpc.aio.Server) -> health.aio.HealthServ
     servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
     names = (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME)
-    reflection.enable_server_reflection(names, server, pool=_MemberSymbolPool())
+    # _MemberSymbolPool forwards every other lookup to the default pool, so
+    # reflection can use it, though it is no DescriptorPool subclass.
+    pool = _MemberSymbolPool()
+    reflection.enable_server_reflection(names, server, pool=pool)  # type: ignore[arg-type]
     return servicer
 
 

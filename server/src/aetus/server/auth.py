@@ -17,7 +17,7 @@ import stat
 from collections.abc import Iterable
 from enum import Enum
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import grpc
 
@@ -40,15 +40,15 @@ class Authorizer(Protocol):
     unknown credential) or PERMISSION_DENIED (valid but not allowed).
     """
 
-    async def require_admin(self, context: grpc.aio.ServicerContext) -> None:
+    async def require_admin(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         """Allow only the admin credential."""
         ...
 
-    async def require_read(self, context: grpc.aio.ServicerContext) -> None:
+    async def require_read(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         """Allow the read credential or the admin credential."""
         ...
 
-    async def require_device(self, context: grpc.aio.ServicerContext) -> str:
+    async def require_device(self, context: grpc.aio.ServicerContext[Any, Any]) -> str:
         """Allow an active device token and return the device id it belongs to."""
         ...
 
@@ -146,26 +146,28 @@ class TokenAuthorizer:
         self._read_hash = hash_token(read_token) if read_token else None
         self._registry = registry
 
-    async def require_admin(self, context: grpc.aio.ServicerContext) -> None:
+    async def require_admin(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         """Allow only the admin credential."""
         role, _ = await self._identify(context)
         if role is not Role.ADMIN:
             await abort(context, _forbidden(role, "the admin token"))
 
-    async def require_read(self, context: grpc.aio.ServicerContext) -> None:
+    async def require_read(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         """Allow the read credential or the admin credential."""
         role, _ = await self._identify(context)
         if role is Role.DEVICE:
             await abort(context, _forbidden(role, "the read or admin token"))
 
-    async def require_device(self, context: grpc.aio.ServicerContext) -> str:
+    async def require_device(self, context: grpc.aio.ServicerContext[Any, Any]) -> str:
         """Allow an active device token and return the device id it belongs to."""
         role, device_id = await self._identify(context)
         if device_id is None:
             await abort(context, _forbidden(role, "a device token"))
         return device_id
 
-    async def require_ingest(self, context: grpc.aio.ServicerContext) -> str | None:
+    async def require_ingest(
+        self, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> str | None:
         """Allow a device token or the admin token.
 
         Returns:
@@ -177,13 +179,13 @@ class TokenAuthorizer:
             await abort(context, _forbidden(role, "a device token or the admin token"))
         return device_id
 
-    async def require_any(self, context: grpc.aio.ServicerContext) -> Role:
+    async def require_any(self, context: grpc.aio.ServicerContext[Any, Any]) -> Role:
         """Allow any valid credential and return its role."""
         role, _ = await self._identify(context)
         return role
 
     async def _identify(
-        self, context: grpc.aio.ServicerContext
+        self, context: grpc.aio.ServicerContext[Any, Any]
     ) -> tuple[Role, str | None]:
         token = _bearer_token(context.invocation_metadata() or ())
         if isinstance(token, ApiError):

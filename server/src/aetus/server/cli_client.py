@@ -318,7 +318,7 @@ async def _devices(args: argparse.Namespace) -> int:
 
     async with _client(args, admin_token_from(args)) as client:
         stub = device_service_pb2_grpc.DeviceServiceStub(client.channel)
-        devices = []
+        devices: list[device_service_pb2.Device] = []
         request = device_service_pb2.ListDevicesRequest(
             page_size=1000, query=args.query
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import grpc
 from google.protobuf import any_pb2
@@ -90,7 +90,9 @@ def invalid_argument(
     )
 
 
-async def abort(context: grpc.aio.ServicerContext, error: ApiError) -> NoReturn:
+async def abort(
+    context: grpc.aio.ServicerContext[Any, Any], error: ApiError
+) -> NoReturn:
     """End the RPC with ``error``'s status and details."""
     await context.abort_with_status(error.to_grpc_status())
     raise AssertionError("abort_with_status returned")  # pragma: no cover

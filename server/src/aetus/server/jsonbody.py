@@ -118,7 +118,7 @@ def parse_json(data: bytes, message: Message) -> None:
             f"the body is not valid UTF-8 at byte {exc.start}; send UTF-8 JSON"
         ) from None
     value = _load_json(text)
-    cleaned = _message(value, message.DESCRIPTOR, "")
+    cleaned = _message(value, _descriptor(message), "")
     try:
         json_format.ParseDict(cleaned, message, ignore_unknown_fields=False)
     except json_format.ParseError as exc:
@@ -198,6 +198,15 @@ def _bare_token_offset(text: str, token: str) -> int:
     return -1
 
 
+def _descriptor(message: Message) -> Descriptor:
+    descriptor = message.DESCRIPTOR
+    # The stubs type the upb runtime's descriptor apart from Descriptor, but
+    # protobuf's descriptor metaclass makes it pass this check.
+    if not isinstance(descriptor, Descriptor):
+        raise TypeError(f"{type(descriptor).__name__} is not a message descriptor")
+    return descriptor
+
+
 def _message(value: Any, descriptor: Descriptor, path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _field_error(
@@ -250,14 +259,18 @@ def _field(value: Any, field: FieldDescriptor, path: str) -> Any:
 def _single(value: Any, field: FieldDescriptor, path: str) -> Any:
     kind = field.type
     if kind == FieldDescriptor.TYPE_MESSAGE:
-        full_name = field.message_type.full_name
+        message_type = field.message_type
+        assert message_type is not None  # set on every message field
+        full_name = message_type.full_name
         if full_name == "google.protobuf.Timestamp":
             return _timestamp(value, path)
         if full_name.startswith("google.protobuf."):
             return value  # other well-known types keep json_format's rules
-        return _message(value, field.message_type, path)
+        return _message(value, message_type, path)
     if kind == FieldDescriptor.TYPE_ENUM:
-        return _enum(value, field.enum_type, path)
+        enum_type = field.enum_type
+        assert enum_type is not None  # set on every enum field
+        return _enum(value, enum_type, path)
     if kind in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT):
         return _float(value, kind == FieldDescriptor.TYPE_FLOAT, path)
     if kind in _INT_RANGES:

@@ -92,7 +92,10 @@ class StreamSession:
     async def run(
         self,
         requests: AsyncIterator[ingest_service_pb2.StreamEventsRequest],
-        context: grpc.aio.ServicerContext,
+        context: grpc.aio.ServicerContext[
+            ingest_service_pb2.StreamEventsRequest,
+            ingest_service_pb2.StreamEventsResponse,
+        ],
     ) -> AsyncIterator[ingest_service_pb2.StreamEventsResponse]:
         """Yield acks until the client half-closes; abort on a stream-level error."""
         reader = asyncio.create_task(self._read(requests), name="ingest-stream-reader")
@@ -143,7 +146,11 @@ class StreamSession:
         return _Batch(sequence, normalized, task)
 
     async def _acks(
-        self, context: grpc.aio.ServicerContext
+        self,
+        context: grpc.aio.ServicerContext[
+            ingest_service_pb2.StreamEventsRequest,
+            ingest_service_pb2.StreamEventsResponse,
+        ],
     ) -> AsyncIterator[ingest_service_pb2.StreamEventsResponse]:
         ack = _Ack()
         item = await self._queue.get()

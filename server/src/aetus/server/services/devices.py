@@ -51,7 +51,10 @@ class DeviceServicer(device_service_pb2_grpc.DeviceServiceServicer):
     async def ProvisionDevice(
         self,
         request: device_service_pb2.ProvisionDeviceRequest,
-        context: grpc.aio.ServicerContext,
+        context: grpc.aio.ServicerContext[
+            device_service_pb2.ProvisionDeviceRequest,
+            device_service_pb2.ProvisionDeviceResponse,
+        ],
     ) -> device_service_pb2.ProvisionDeviceResponse:
         """Register a device or re-issue its token; the old token stops working."""
         await self._authorizer.require_admin(context)
@@ -86,7 +89,10 @@ class DeviceServicer(device_service_pb2_grpc.DeviceServiceServicer):
     async def ListDevices(
         self,
         request: device_service_pb2.ListDevicesRequest,
-        context: grpc.aio.ServicerContext,
+        context: grpc.aio.ServicerContext[
+            device_service_pb2.ListDevicesRequest,
+            device_service_pb2.ListDevicesResponse,
+        ],
     ) -> device_service_pb2.ListDevicesResponse:
         """Return one page of devices, most recently seen first."""
         await self._authorizer.require_read(context)
@@ -112,7 +118,9 @@ class DeviceServicer(device_service_pb2_grpc.DeviceServiceServicer):
     async def GetDevice(
         self,
         request: device_service_pb2.GetDeviceRequest,
-        context: grpc.aio.ServicerContext,
+        context: grpc.aio.ServicerContext[
+            device_service_pb2.GetDeviceRequest, device_service_pb2.Device
+        ],
     ) -> device_service_pb2.Device:
         """Return one device."""
         await self._authorizer.require_read(context)
@@ -125,7 +133,10 @@ class DeviceServicer(device_service_pb2_grpc.DeviceServiceServicer):
     async def RotateDeviceToken(
         self,
         request: device_service_pb2.RotateDeviceTokenRequest,
-        context: grpc.aio.ServicerContext,
+        context: grpc.aio.ServicerContext[
+            device_service_pb2.RotateDeviceTokenRequest,
+            device_service_pb2.RotateDeviceTokenResponse,
+        ],
     ) -> device_service_pb2.RotateDeviceTokenResponse:
         """Issue a new token; the old one stops working at once."""
         await self._authorizer.require_admin(context)
@@ -145,7 +156,9 @@ class DeviceServicer(device_service_pb2_grpc.DeviceServiceServicer):
     async def RevokeDeviceToken(
         self,
         request: device_service_pb2.RevokeDeviceTokenRequest,
-        context: grpc.aio.ServicerContext,
+        context: grpc.aio.ServicerContext[
+            device_service_pb2.RevokeDeviceTokenRequest, device_service_pb2.Device
+        ],
     ) -> device_service_pb2.Device:
         """Revoke a device's token until RotateDeviceToken issues a new one."""
         await self._authorizer.require_admin(context)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import grpc
 from google.api import httpbody_pb2
@@ -55,7 +55,10 @@ class IngestServicer(ingest_service_pb2_grpc.IngestServiceServicer):
     async def IngestEvents(
         self,
         request: ingest_service_pb2.IngestEventsRequest,
-        context: grpc.aio.ServicerContext,
+        context: grpc.aio.ServicerContext[
+            ingest_service_pb2.IngestEventsRequest,
+            ingest_service_pb2.IngestEventsResponse,
+        ],
     ) -> ingest_service_pb2.IngestEventsResponse:
         """Store one batch; see the proto for the contract."""
         device_id = await self._authorizer.require_ingest(context)
@@ -66,7 +69,9 @@ class IngestServicer(ingest_service_pb2_grpc.IngestServiceServicer):
             await abort(context, error)
 
     async def IngestHttpBody(
-        self, request: httpbody_pb2.HttpBody, context: grpc.aio.ServicerContext
+        self,
+        request: httpbody_pb2.HttpBody,
+        context: grpc.aio.ServicerContext[httpbody_pb2.HttpBody, httpbody_pb2.HttpBody],
     ) -> httpbody_pb2.HttpBody:
         """Store one batch posted as protobuf or JSON bytes, and reply in kind."""
         device_id = await self._authorizer.require_ingest(context)
@@ -85,7 +90,10 @@ class IngestServicer(ingest_service_pb2_grpc.IngestServiceServicer):
     async def StreamEvents(
         self,
         request_iterator: AsyncIterator[ingest_service_pb2.StreamEventsRequest],
-        context: grpc.aio.ServicerContext,
+        context: grpc.aio.ServicerContext[
+            ingest_service_pb2.StreamEventsRequest,
+            ingest_service_pb2.StreamEventsResponse,
+        ],
     ) -> AsyncIterator[ingest_service_pb2.StreamEventsResponse]:
         """Store batches from a stream, with cumulative acks once they are durable."""
         device_id = await self._authorizer.require_ingest(context)
@@ -96,7 +104,9 @@ class IngestServicer(ingest_service_pb2_grpc.IngestServiceServicer):
     async def GetTime(
         self,
         request: ingest_service_pb2.GetTimeRequest,
-        context: grpc.aio.ServicerContext,
+        context: grpc.aio.ServicerContext[
+            ingest_service_pb2.GetTimeRequest, ingest_service_pb2.GetTimeResponse
+        ],
     ) -> ingest_service_pb2.GetTimeResponse:
         """Return the server clock to any valid credential."""
         await self._authorizer.require_any(context)
@@ -112,7 +122,7 @@ class IngestServicer(ingest_service_pb2_grpc.IngestServiceServicer):
         )
 
     async def ingest(
-        self, events: list[telemetry_pb2.Event], device_id: str | None
+        self, events: Sequence[telemetry_pb2.Event], device_id: str | None
     ) -> ingest_service_pb2.IngestEventsResponse:
         """Validate, normalise and durably store one batch.
 
@@ -129,7 +139,7 @@ class IngestServicer(ingest_service_pb2_grpc.IngestServiceServicer):
         return _response(result, normalized)
 
     async def normalize(
-        self, events: list[telemetry_pb2.Event], device_id: str | None
+        self, events: Sequence[telemetry_pb2.Event], device_id: str | None
     ) -> NormalizedRequest:
         """Validate and normalise one batch; see ``Normalizer.normalize``."""
         return await self._normalizer.normalize(events, device_id=device_id)

@@ -66,7 +66,11 @@ class QueryService(query_service_pb2_grpc.QueryServiceServicer):
         self._authorizer = authorizer
 
     async def ListStreams(
-        self, request: pb.ListStreamsRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.ListStreamsRequest,
+        context: grpc.aio.ServicerContext[
+            pb.ListStreamsRequest, pb.ListStreamsResponse
+        ],
     ) -> pb.ListStreamsResponse:
         """List a device's streams, sorted by name."""
         await self._authorizer.require_read(context)
@@ -80,7 +84,9 @@ class QueryService(query_service_pb2_grpc.QueryServiceServicer):
         return pb.ListStreamsResponse(streams=[stream_message(s) for s in streams])
 
     async def ReadStream(
-        self, request: pb.ReadStreamRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.ReadStreamRequest,
+        context: grpc.aio.ServicerContext[pb.ReadStreamRequest, pb.ReadStreamResponse],
     ) -> pb.ReadStreamResponse:
         """Read one stream over a range, raw or as envelope buckets."""
         await self._authorizer.require_read(context)
@@ -91,7 +97,9 @@ class QueryService(query_service_pb2_grpc.QueryServiceServicer):
             await abort(context, error)
 
     async def ListEvents(
-        self, request: pb.ListEventsRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.ListEventsRequest,
+        context: grpc.aio.ServicerContext[pb.ListEventsRequest, pb.ListEventsResponse],
     ) -> pb.ListEventsResponse:
         """List a device's status and alert events, oldest first."""
         await self._authorizer.require_read(context)
