@@ -40,13 +40,14 @@ async def _ingest_error(ingest, metadata) -> grpc.aio.AioRpcError:
         ),
         pytest.param(
             (("authorization", "Basic dXNlcjpwYXNz"),),
-            "the authorization metadata uses the scheme 'Basic'; send 'Bearer <token>'",
+            "the authorization metadata is not of the form 'Bearer <token>'; "
+            "send the metadata (HTTP header) 'authorization: Bearer <token>'",
             id="basic-scheme",
         ),
         pytest.param(
             (("authorization", "Bearer"),),
-            "the authorization metadata uses the scheme 'Bearer'; send "
-            "'Bearer <token>'",
+            "the authorization metadata is not of the form 'Bearer <token>'; "
+            "send the metadata (HTTP header) 'authorization: Bearer <token>'",
             id="empty-token",
         ),
         pytest.param(
@@ -69,6 +70,29 @@ async def test_auth_rejects_bad_credential(ingest, metadata, message: str) -> No
 
     assert error.code() == grpc.StatusCode.UNAUTHENTICATED
     assert error.details() == message
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "{token}",
+        "Token {token}",
+        "{token} Bearer",
+        "Bearer:{token}",
+        "Basic {token}",
+    ],
+)
+async def test_auth_malformed_header_hides_token(ingest, server, header) -> None:
+    token = server.admin_token
+    metadata = (("authorization", header.format(token=token)),)
+
+    error = await _ingest_error(ingest, metadata)
+    visible_text = error.details() + repr(error.trailing_metadata())
+
+    assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "'authorization: Bearer <token>'" in error.details()
+    for start in range(len(token) - 5):
+        assert token[start : start + 6] not in visible_text, token[start : start + 6]
 
 
 async def test_auth_accepts_lower_case_scheme(ingest, server) -> None:

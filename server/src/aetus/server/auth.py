@@ -221,9 +221,11 @@ def _bearer_token(metadata: Iterable[tuple[str, str | bytes]]) -> str | ApiError
         )
     scheme, _, token = values[0].strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
+        # The message quotes no part of the value: a caller that left out
+        # "Bearer " sent the bare token, and errors end up in logs.
         return _unauthenticated(
-            f"the authorization metadata uses the scheme {scheme[:16]!r}; "
-            "send 'Bearer <token>'",
+            "the authorization metadata is not of the form 'Bearer <token>'; "
+            "send the metadata (HTTP header) 'authorization: Bearer <token>'",
             "INVALID_AUTHORIZATION_SCHEME",
         )
     return token.strip()
