@@ -115,6 +115,19 @@ BAD_READS = [
         "calendar_unit",
         "narrow start_time and end_time",
     ),
+    (
+        "day-buckets-too-many",
+        {
+            "calendar_unit": 2,
+            "max_points": 20,
+            "start_time": stamp(T0 - 30 * 86_400 * S),
+            "end_time": stamp(T0),
+        },
+        "calendar_unit",
+        "more than 10 day buckets, the maximum for this read (max_points / 2, "
+        "capped at 30000 per channel); narrow start_time and end_time to at "
+        "most 10 days per call or raise max_points",
+    ),
 ]
 
 

@@ -391,15 +391,25 @@ def _edges(read: ReadRequest, bucket_count: int) -> downsample.Int64Array:
             read.start_ns, read.end_ns, unit, read.time_zone, max_buckets=bucket_count
         )
     except ValueError as exc:
-        raise invalid_argument(
-            f"{exc}, the maximum for one response; narrow start_time and "
-            "end_time or use a longer calendar_unit",
-            field="calendar_unit",
-        ) from exc
+        raise _too_many_calendar_buckets(read, unit, bucket_count) from exc
     # The outer buckets are cut to the range, which is all that was read.
     edges[0] = max(int(edges[0]), read.start_ns)
     edges[-1] = min(int(edges[-1]), read.end_ns)
     return edges
+
+
+def _too_many_calendar_buckets(read: ReadRequest, unit: str, limit: int) -> ApiError:
+    # A day is the longest calendar_unit, so only a shorter range or a larger
+    # max_points (up to the response limit) makes such a read fit.
+    channel_limit = max(1, MAX_RESPONSE_BUCKETS // max(1, len(read.channels)))
+    message = (
+        f"the range spans more than {limit} {unit} buckets, the maximum for this "
+        f"read (max_points / 2, capped at {channel_limit} per channel); narrow "
+        f"start_time and end_time to at most {limit} {unit}s per call"
+    )
+    if limit < channel_limit:
+        message += " or raise max_points"
+    return invalid_argument(message, field="calendar_unit", max_buckets=limit)
 
 
 def _bucket_series(
