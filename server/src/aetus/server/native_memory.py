@@ -5,10 +5,10 @@ freed into an arena mostly stays in the process. The server allocates in its
 event loop, in asyncio worker threads (store writes, token lookups) and in
 gRPC's threads, so each arena keeps its own high-water mark. In 8
 repetitions of ``bench/ingest.py`` on a 2-core machine, the server's RSS grew
-by about 10 MB per 1.2 million stored points, from 170 MB to 293 MB. Over the
-same run tracemalloc showed no growth of Python objects, and DuckDB stayed
-within its memory limit. With two arenas the RSS stayed between 160 and
-250 MB.
+by about 10 MB per 1.2 million stored points and peaked at 293 MB. In the
+same kind of run tracemalloc showed no growth of Python objects, and DuckDB
+stayed within its memory limit. With two arenas the peak was 250 MB, and the
+RSS after 8 repetitions was about 215 MB instead of 247 MB.
 """
 
 from __future__ import annotations
