@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -10,8 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from aetus.query.v1 import query_service_pb2
 from aetus.server import cli
-from aetus.server.cli_output import TimeArgumentError, format_time_ns, parse_time
+from aetus.server.cli_output import (
+    TimeArgumentError,
+    channel_units,
+    format_time_ns,
+    parse_time,
+)
 from aetus.server.credentials import (
     CredentialError,
     device_token_path,
@@ -115,8 +122,16 @@ def test_cli_replay_dry_run_real_file(
             ["replay", "{ecg}", "--device", "d1", "--start-time", "2026-01-01T00:00"],
             "has no time zone",
         ),
+        (
+            ["replay", "{ecg}", "--device", "bad id", "--dry-run"],
+            "--device 'bad id' is invalid: a device id may contain only letters",
+        ),
+        (
+            ["replay", "{ecg}", "--device", "d" * 129, "--dry-run"],
+            "has 129 characters, over the limit of 128",
+        ),
     ],
-    ids=["missing-file", "zero-rate", "naive-start"],
+    ids=["missing-file", "zero-rate", "naive-start", "bad-device", "long-device"],
 )
 def test_cli_replay_bad_input_exits_2(
     data_dir: Path, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
@@ -140,6 +155,54 @@ def test_cli_read_without_token_names_fix(
     error = capsys.readouterr().err
     assert str(tmp_path / "admin-token") in error
     assert "--token-file" in error
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["devices"],
+        ["read", "--device", "d1"],
+        ["provision", "hw-1"],
+        ["replay", "{ecg}", "--device", "d1", "--as-fast-as-possible"],
+    ],
+    ids=["devices", "read", "provision", "replay"],
+)
+def test_cli_client_unreachable_names_target(
+    data_dir: Path,
+    tmp_path: Path,
+    argv: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    target = f"127.0.0.1:{_free_port()}"
+    monkeypatch.setenv("AETUS_TOKEN", "not-a-real-token")
+    monkeypatch.setenv("AETUS_TARGET", target)
+    monkeypatch.chdir(tmp_path)
+    ecg = str(data_dir / "ecg_mitdb208_360hz.csv")
+
+    status = cli.main([part.replace("{ecg}", ecg) for part in argv])
+
+    assert status == 2
+    error = capsys.readouterr().err
+    assert f"cannot reach the AETUS server at {target}" in error
+    assert "`aetus up` (or `aetus serve`)" in error
+    assert "--target or AETUS_TARGET" in error
+    assert "Traceback" not in error
+
+
+def test_channel_units_readable() -> None:
+    channels = [
+        query_service_pb2.Channel(name="x", unit="g"),
+        query_service_pb2.Channel(name="v", unit=""),
+    ]
+
+    assert channel_units(channels) == "x: g, v: -"
 
 
 def test_parse_time_iso_and_relative() -> None:

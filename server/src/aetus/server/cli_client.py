@@ -31,6 +31,9 @@ __all__ = ["CommandError", "add_client_commands"]
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 
+# How long a command waits for the first connection before it gives up, in seconds.
+CONNECT_TIMEOUT_S = 5.0
+
 T = TypeVar("T")
 
 
@@ -292,7 +295,7 @@ async def _read(args: argparse.Namespace) -> int:
     end = cli_output.parse_time(args.end, "--end")
     async with _client(args, admin_token_from(args)) as client:
         if args.stream is None:
-            streams = await _call(client.list_streams(args.device))
+            streams = await _call(client.list_streams(args.device), client)
             cli_output.print_streams(streams, sys.stdout, as_csv=args.csv)
             return 0
         data = await _call(
@@ -303,7 +306,8 @@ async def _read(args: argparse.Namespace) -> int:
                 end_time=end,
                 channels=args.channel,
                 max_points=args.max_points,
-            )
+            ),
+            client,
         )
     cli_output.print_stream_data(data, sys.stdout, as_csv=args.csv)
     return 0
@@ -323,7 +327,9 @@ async def _devices(args: argparse.Namespace) -> int:
             page_size=1000, query=args.query
         )
         while True:
-            response = await _call(stub.ListDevices(request, metadata=client.metadata))
+            response = await _call(
+                stub.ListDevices(request, metadata=client.metadata), client
+            )
             devices.extend(response.devices)
             if not response.next_page_token:
                 break
@@ -375,19 +381,57 @@ async def provision_device(
     request = device_service_pb2.ProvisionDeviceRequest(
         device_id=device_id, hardware_id=hardware_id, model=model, site=site
     )
-    response = await _call(stub.ProvisionDevice(request, metadata=client.metadata))
+    response = await _call(
+        stub.ProvisionDevice(request, metadata=client.metadata), client
+    )
     return response.device.device_id, response.token
 
 
-async def _call(awaitable: Awaitable[T]) -> T:
-    """Await an SDK or stub call and turn its failure into a CommandError."""
+async def _call(awaitable: Awaitable[T], client: AsyncClient) -> T:
+    """Await a call made with ``client``; raise its failure as a CommandError."""
     import grpc
 
-    from aetus.sdk import AetusError
+    from aetus.sdk import AetusError, UnavailableError
 
+    target = client.settings.target
     try:
         return await awaitable
     except grpc.aio.AioRpcError as exc:
-        raise CommandError(f"{exc.code().name}: {exc.details()}") from exc
+        message = f"{exc.code().name}: {exc.details()}"
+        if exc.code() == grpc.StatusCode.UNAVAILABLE:
+            message = unreachable_message(target, message)
+        raise CommandError(message) from exc
+    except UnavailableError as exc:
+        raise CommandError(unreachable_message(target, str(exc))) from exc
     except AetusError as exc:
         raise CommandError(str(exc)) from exc
+
+
+async def check_reachable(
+    client: AsyncClient, timeout_s: float = CONNECT_TIMEOUT_S
+) -> None:
+    """Wait until the client's channel connects.
+
+    Streams reconnect without end, so a command that only streams checks the
+    connection first instead of retrying against a server that is not there.
+
+    Raises:
+        CommandError: No connection within ``timeout_s``.
+    """
+    try:
+        async with asyncio.timeout(timeout_s):
+            await client.channel.channel_ready()
+    except TimeoutError:
+        detail = f"no connection within {timeout_s:g} s"
+        raise CommandError(
+            unreachable_message(client.settings.target, detail)
+        ) from None
+
+
+def unreachable_message(target: str, detail: str) -> str:
+    """Explain a failed connection: the target tried and how to fix it."""
+    return (
+        f"cannot reach the AETUS server at {target} ({detail}); start it with "
+        "`aetus up` (or `aetus serve`), or choose another address with --target "
+        "or AETUS_TARGET"
+    )

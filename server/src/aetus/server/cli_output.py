@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TimeArgumentError",
+    "channel_units",
     "format_time_ns",
     "parse_time",
     "print_devices",
@@ -73,9 +74,7 @@ def print_streams(streams: Sequence[Any], out: TextIO, *, as_csv: bool) -> None:
     rows = [["stream", "kind", "unit", "points", "first", "last", "rate_hz"]]
     for stream in streams:
         kind = "sampled" if stream.kind == 2 else "scalar"
-        unit = stream.unit or ",".join(
-            f"{channel.name}[{channel.unit}]" for channel in stream.channels
-        )
+        unit = stream.unit or channel_units(stream.channels)
         first = format_time_ns(stream.first_time.ToNanoseconds())
         last = format_time_ns(stream.last_time.ToNanoseconds())
         rate = f"{stream.nominal_rate_hz:g}" if stream.nominal_rate_hz else ""
@@ -83,6 +82,11 @@ def print_streams(streams: Sequence[Any], out: TextIO, *, as_csv: bool) -> None:
             [stream.name, kind, unit, str(stream.point_count), first, last, rate]
         )
     _emit(rows, out, as_csv)
+
+
+def channel_units(channels: Sequence[Any]) -> str:
+    """Return ``name: unit`` for each channel, with ``-`` for a channel without one."""
+    return ", ".join(f"{channel.name}: {channel.unit or '-'}" for channel in channels)
 
 
 def print_devices(devices: Sequence[Any], out: TextIO) -> None:

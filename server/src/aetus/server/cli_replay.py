@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aetus.server import cli_client, cli_output
+from aetus.server.checks import ID_CHARACTERS, ID_PATTERN
 from aetus.server.credentials import (
     CredentialError,
     admin_token_path,
@@ -32,6 +33,7 @@ __all__ = ["run"]
 
 async def run(args: argparse.Namespace) -> int:
     """Run ``aetus replay`` and return its exit status."""
+    check_device_id(args.device)
     options = ReadOptions(
         sample_rate_hz=args.sample_rate_hz,
         frame_samples=args.frame_samples,
@@ -54,6 +56,28 @@ async def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return 0
     return await _send(args, recording, rate, start_ns)
+
+
+def check_device_id(device_id: str) -> None:
+    """Check ``device_id`` against the server's rule for device ids.
+
+    Raises:
+        CommandError: The id is empty, too long or has other characters.
+    """
+    from aetus.server.services.devices import MAX_ID_LENGTH
+
+    if not device_id:
+        raise cli_client.CommandError("--device is empty; give the device id")
+    if len(device_id) > MAX_ID_LENGTH:
+        raise cli_client.CommandError(
+            f"--device {device_id!r} has {len(device_id)} characters, over the "
+            f"limit of {MAX_ID_LENGTH}; give a shorter device id"
+        )
+    if not ID_PATTERN.fullmatch(device_id):
+        raise cli_client.CommandError(
+            f"--device {device_id!r} is invalid: a device id may contain only "
+            f"{ID_CHARACTERS}"
+        )
 
 
 def _describe(recording: Recording, start_ns: int, rate: float | None) -> None:
@@ -87,6 +111,7 @@ async def _send(
     rejections: list[BatchRejected] = []
     began = time.monotonic()
     async with AsyncClient(cli_client.target_from(args), token=token) as client:
+        await cli_client.check_reachable(client)
         stream = client.open_stream(on_rejection=rejections.append)
         try:
             report = await replay_recording(
