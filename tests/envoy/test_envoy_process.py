@@ -14,7 +14,7 @@ import pytest_asyncio
 from google.protobuf import descriptor_pb2
 
 from aetus.ingest.v1 import ingest_service_pb2, ingest_service_pb2_grpc
-from aetus.server.app import KEEPALIVE_OPTIONS
+from aetus.server.app import KEEPALIVE_OPTIONS, MIN_PING_INTERVAL_KEY
 from aetus.server.config import Settings
 from aetus.server.envoy import (
     DESCRIPTOR_PATH,
@@ -121,9 +121,7 @@ async def test_config_no_upstream_pings(no_upstream) -> None:
     options = cluster["typed_extension_protocol_options"][
         "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
     ]["explicit_http_config"]["http2_protocol_options"]
-    server_min_ping_ms = dict(KEEPALIVE_OPTIONS)[
-        "grpc.http2.min_recv_ping_interval_without_data_ms"
-    ]
+    server_min_ping_ms = dict(KEEPALIVE_OPTIONS)[MIN_PING_INTERVAL_KEY]
 
     # Upstream pings more often than the server accepts would end every
     # stream on the connection with GOAWAY too_many_pings.

@@ -14,7 +14,12 @@ import grpc
 import pytest
 
 from aetus.ingest.v1 import ingest_service_pb2, ingest_service_pb2_grpc
-from aetus.server.app import KEEPALIVE_OPTIONS, RunningServer, server_options
+from aetus.server.app import (
+    KEEPALIVE_OPTIONS,
+    MIN_PING_INTERVAL_KEY,
+    RunningServer,
+    server_options,
+)
 from aetus.server.config import Settings
 from aetus.server.store import EmbeddedStore
 from aetus.server.testing import bearer, running_server
@@ -43,10 +48,7 @@ def test_keepalive_options_accept_client_pings() -> None:
     options = dict(KEEPALIVE_OPTIONS)
 
     assert options["grpc.keepalive_permit_without_calls"] == 1
-    assert (
-        options["grpc.http2.min_recv_ping_interval_without_data_ms"]
-        <= CLIENT_KEEPALIVE_MS
-    )
+    assert options[MIN_PING_INTERVAL_KEY] <= CLIENT_KEEPALIVE_MS
 
 
 def test_server_options_carry_message_limit() -> None:

@@ -29,13 +29,19 @@ from aetus.server.store import EmbeddedStore
 
 logger = logging.getLogger(__name__)
 
+# gRPC core's name for GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS
+# (grpc/impl/channel_arg_names.h). Core ignores unknown keys, and its default
+# is 5 minutes.
+MIN_PING_INTERVAL_KEY = "grpc.http2.min_ping_interval_without_data_ms"
+DEFAULT_MIN_PING_INTERVAL_MS = 5_000
+
 # Keepalive policy of the server. Clients may ping every 10 s (the SDK's
 # keepalive time) without getting GOAWAY "too_many_pings": the server accepts
 # pings 5 s apart even when no call is open. The SDK test compares its own
 # channel options with these.
 KEEPALIVE_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
+    (MIN_PING_INTERVAL_KEY, DEFAULT_MIN_PING_INTERVAL_MS),
     # The server's own pings find dead clients of idle long-lived streams.
     ("grpc.keepalive_time_ms", 60_000),
     ("grpc.keepalive_timeout_ms", 20_000),
@@ -48,10 +54,20 @@ SERVICE_NAMES: tuple[str, ...] = (
 )
 
 
-def server_options(settings: Settings) -> list[tuple[str, int]]:
-    """Return the grpc.aio server options: keepalive policy and message size limits."""
+def server_options(
+    settings: Settings, min_ping_interval_ms: int = DEFAULT_MIN_PING_INTERVAL_MS
+) -> list[tuple[str, int]]:
+    """Return the grpc.aio server options: keepalive policy and message size limits.
+
+    Args:
+        settings: Server settings; the message size limits come from here.
+        min_ping_interval_ms: Shortest interval between client pings on a
+            connection without data that the server accepts without a strike.
+    """
+    keepalive = dict(KEEPALIVE_OPTIONS)
+    keepalive[MIN_PING_INTERVAL_KEY] = min_ping_interval_ms
     return [
-        *KEEPALIVE_OPTIONS,
+        *keepalive.items(),
         ("grpc.max_receive_message_length", settings.max_grpc_message_bytes),
         ("grpc.max_send_message_length", settings.max_grpc_message_bytes),
         # Without this, Linux lets a second server bind the same port and
@@ -96,18 +112,25 @@ class RunningServer:
         logger.info("AETUS gRPC server on %s stopped", self.address)
 
 
-async def start_server(settings: Settings) -> RunningServer:
+async def start_server(
+    settings: Settings, *, min_ping_interval_ms: int = DEFAULT_MIN_PING_INTERVAL_MS
+) -> RunningServer:
     """Open the store, build every service and start serving on ``grpc_address``.
 
     Port 0 in ``settings.grpc_address`` picks a free port; the bound one is in
     the returned object.
+
+    Args:
+        settings: Server settings.
+        min_ping_interval_ms: Shortest keepalive ping interval accepted from
+            clients; tests lower it to exercise keepalive within seconds.
 
     Raises:
         RuntimeError: The address cannot be bound.
     """
     store = await asyncio.to_thread(EmbeddedStore, settings.data_dir)
     try:
-        return await _start(settings, store)
+        return await _start(settings, store, min_ping_interval_ms)
     except BaseException:
         await asyncio.to_thread(store.close)
         raise
@@ -129,7 +152,9 @@ async def serve(settings: Settings) -> None:
         await running.stop(settings.shutdown_grace_s)
 
 
-async def _start(settings: Settings, store: EmbeddedStore) -> RunningServer:
+async def _start(
+    settings: Settings, store: EmbeddedStore, min_ping_interval_ms: int
+) -> RunningServer:
     admin_token = load_admin_token(settings.admin_token, settings.data_dir)
     authorizer = TokenAuthorizer(admin_token, settings.read_token, store)
     limits = Limits(
@@ -140,7 +165,7 @@ async def _start(settings: Settings, store: EmbeddedStore) -> RunningServer:
     await event_log.start()
     normalizer = Normalizer(limits, BootClock(store.boot_time_ns))
 
-    server = grpc.aio.server(options=server_options(settings))
+    server = grpc.aio.server(options=server_options(settings, min_ping_interval_ms))
     ingest_service_pb2_grpc.add_IngestServiceServicer_to_server(
         IngestServicer(
             normalizer=normalizer,
