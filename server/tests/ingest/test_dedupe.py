@@ -119,3 +119,23 @@ async def _times_by_value(server: RunningServer, name: str) -> dict[int, int]:
     assert stream is not None
     page = await asyncio.to_thread(server.store.read_points, stream, 0, 2**63 - 1)
     return {int(v): int(t) for t, v in zip(page.time_ns, page.values, strict=True)}
+
+
+async def test_untimed_events_get_arrival_times(server, ingest, device) -> None:
+    before_ns = time.time_ns()
+    for sequence in (1, 2, 3):
+        event = telemetry_pb2.Event(
+            device_id="dev-01", boot_id="boot-n", sequence=sequence
+        )
+        event.metrics.metrics.add(name="level", double_value=float(sequence))
+        await ingest.IngestEvents(_request(event), metadata=device.metadata)
+        await asyncio.sleep(0.3)
+    after_ns = time.time_ns()
+
+    times = await _times_by_value(server, "level")
+
+    # Each event without time and uptime_ms is placed at its own arrival.
+    assert times[2] - times[1] >= 250_000_000
+    assert times[3] - times[2] >= 250_000_000
+    assert before_ns <= times[1]
+    assert times[3] <= after_ns

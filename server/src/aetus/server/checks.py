@@ -242,11 +242,18 @@ def check_unique(index: int, path: str, names: Sequence[str], item: str) -> None
 
 
 def resolve_time_source(event: telemetry_pb2.Event) -> int:
-    """Return the event's time source, with UNSPECIFIED resolved from ``time``."""
+    """Return the event's time source, with UNSPECIFIED resolved from the fields.
+
+    UNSPECIFIED becomes SYNCED when ``time`` is set and UPTIME when only
+    ``uptime_ms`` is. It stays UNSPECIFIED when neither is set, and such an
+    event is placed at its arrival time.
+    """
     if event.time_source == telemetry_pb2.TIME_SOURCE_UNSPECIFIED:
         if event.HasField("time"):
             return telemetry_pb2.TIME_SOURCE_SYNCED
-        return telemetry_pb2.TIME_SOURCE_UPTIME
+        if event.uptime_ms:
+            return telemetry_pb2.TIME_SOURCE_UPTIME
+        return telemetry_pb2.TIME_SOURCE_UNSPECIFIED
     return int(event.time_source)
 
 

@@ -210,6 +210,9 @@ class _BatchBuilder:
         if source == telemetry_pb2.TIME_SOURCE_UPTIME:
             boot_start = self._boot_starts[(event.device_id, event.boot_id)]
             time_ns = boot_start + event.uptime_ms * NS_PER_MS
+        elif source == telemetry_pb2.TIME_SOURCE_UNSPECIFIED:
+            # Neither time nor uptime_ms: the arrival time is the best estimate.
+            time_ns = self.batch.received_time_ns
         else:
             time_ns = event_time_ns(event)
         body = event.WhichOneof("body")
