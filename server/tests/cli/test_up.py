@@ -150,6 +150,13 @@ def _banner_command(banner: str, prefix: str, contains: str) -> str:
 
 async def test_up_banner_and_demo_data(stack: Stack, data_dir: Path) -> None:
     admin_token = (data_dir / "admin-token").read_text().strip()
+    token_file = data_dir / "device-tokens" / "demo-host.token"
+    demo_token = token_file.read_text().strip()
+
+    assert demo_token not in stack.banner
+    assert admin_token not in stack.banner
+    assert "aetus_dev_" not in stack.banner
+    assert f"Its token is in {token_file}" in stack.banner
 
     assert f"Admin token file                        {data_dir}/admin-token" in (
         stack.banner
@@ -236,3 +243,54 @@ def test_up_port_in_use_names_setting(data_dir: Path) -> None:
     assert result.returncode == 1
     assert f"port {address} (http_address) is already in use" in result.stderr
     assert "--http-address or AETUS_HTTP_ADDRESS" in result.stderr
+
+
+def test_up_envoy_killed_exits_nonzero(stack: Stack, data_dir: Path) -> None:
+    envoy = psutil.Process(stack.child_pids()[0])
+    assert "envoy" in envoy.name()
+
+    envoy.send_signal(signal.SIGKILL)
+    rest, _ = stack.process.communicate(timeout=STOP_TIMEOUT_S)
+
+    assert stack.process.returncode == 1, rest
+    assert f"Envoy (PID {envoy.pid}) stopped unexpectedly" in rest
+    assert f"its log is {data_dir / 'envoy' / 'envoy.log'}" in rest
+    assert "Every acknowledged event is stored" not in rest
+
+
+def _serve(data_dir: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "AETUS_DATA_DIR": str(data_dir), "AETUS_LOG_LEVEL": "warning"}
+    process = subprocess.Popen(
+        [str(_BIN / "aetus"), "serve", "--grpc-address", "127.0.0.1:0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )  # fmt: skip
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if "AETUS gRPC server on" not in line:
+        _kill(process)
+        raise AssertionError(f"aetus serve did not start: {line}")
+    return process
+
+
+@pytest.mark.parametrize("command", ["serve", "up"])
+def test_up_data_dir_in_use_names_process(data_dir: Path, command: str) -> None:
+    holder = _serve(data_dir)
+    try:
+        env = {**os.environ, "AETUS_DATA_DIR": str(data_dir)}
+        result = subprocess.run(
+            [str(_BIN / "aetus"), command, "--grpc-address", "127.0.0.1:0",
+             "--http-address", "127.0.0.1:0", "--envoy-admin-address", "127.0.0.1:0"]
+            if command == "up"
+            else [str(_BIN / "aetus"), command, "--grpc-address", "127.0.0.1:0"],
+            capture_output=True, text=True, timeout=60, env=env,
+        )  # fmt: skip
+    finally:
+        holder.send_signal(signal.SIGTERM)
+        holder.communicate(timeout=STOP_TIMEOUT_S)
+
+    assert result.returncode == 1, result.stderr
+    assert f"data folder {data_dir} is in use by process {holder.pid}" in (
+        result.stderr
+    )
+    assert "--data-dir or AETUS_DATA_DIR" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,4 +1,4 @@
-"""The text ``aetus up`` prints once it serves: addresses, tokens, first commands."""
+"""The text ``aetus up`` prints once it serves: addresses, token files, commands."""
 
 from __future__ import annotations
 
@@ -21,18 +21,21 @@ def print_banner(
     out: TextIO,
     *,
     demo: bool,
-    new_demo_token: str | None = None,
+    demo_provisioned: bool = False,
 ) -> None:
     """Print the addresses, the credential files and ready-to-paste commands.
+
+    Tokens are never printed, since this output often ends up in log files.
+    The commands read them from their files with ``$(cat FILE)``.
 
     Args:
         settings: Settings with the addresses actually bound.
         out: Where to print.
         demo: Whether the demo device runs.
-        new_demo_token: The demo device's token when it was issued at this
-            start; it is printed this one time.
+        demo_provisioned: Whether the demo device was provisioned at this start.
     """
     admin_file = admin_token_path(settings.data_dir)
+    token_file = device_token_path(settings.data_dir, DEMO_DEVICE_ID)
     rows = [
         ("Front door (HTTP/JSON, protobuf, gRPC)", f"http://{settings.http_address}"),
         ("gRPC server", settings.grpc_address),
@@ -41,17 +44,16 @@ def print_banner(
         ("Admin token file", str(admin_file)),
     ]
     if demo:
-        token_file = device_token_path(settings.data_dir, DEMO_DEVICE_ID)
         rows.append((f"Device {DEMO_DEVICE_ID} token file", str(token_file)))
     width = max(len(label) for label, _ in rows)
     lines = ["", "AETUS is running.", ""]
     lines += [f"  {label.ljust(width)}  {value}" for label, value in rows]
-    if new_demo_token is not None:
+    if demo_provisioned:
         lines += [
             "",
-            f"Provisioned the demo device {DEMO_DEVICE_ID}. Its token, shown only "
-            "now and kept in the file above:",
-            f"  {new_demo_token}",
+            f"Provisioned the demo device {DEMO_DEVICE_ID}. Its token is in "
+            f"{token_file}; the curl /v1/ingest command below sends with it through "
+            f'-H "authorization: Bearer $(cat {shlex.quote(str(token_file))})".',
         ]
     lines += ["", "Try it:"]
     lines += ["  " + command for command in first_commands(settings)]

@@ -264,6 +264,11 @@ class EnvoyProcess:
         return self._process.pid
 
     @property
+    def returncode(self) -> int | None:
+        """Exit status of Envoy, negative for a signal; None while it runs."""
+        return self._process.poll()
+
+    @property
     def access_log_path(self) -> Path:
         """File with one line per request."""
         return self.work_dir / "access.log"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import re
 import signal
 import socket
 import sys
@@ -20,6 +21,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, TextIO
+
+import duckdb
 
 from aetus.sdk import AsyncClient, StreamResult
 from aetus.server import app, banner
@@ -33,13 +36,53 @@ from aetus.server.credentials import (
 from aetus.server.demo import DEMO_DEVICE_ID, DEMO_HARDWARE_ID, DemoDevice
 from aetus.server.envoy import EnvoyError, EnvoyProcess, split_address
 
-__all__ = ["PortInUseError", "check_ports", "run_server_only", "run_stack"]
+__all__ = [
+    "DataDirInUseError",
+    "PortInUseError",
+    "check_ports",
+    "run_server_only",
+    "run_stack",
+]
 
 logger = logging.getLogger(__name__)
+
+# How often ``aetus up`` checks that Envoy still runs, in seconds.
+_ENVOY_POLL_S = 0.5
+
+# DuckDB (1.x) names the process that holds the file lock in its IOException.
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in .*?\(PID (\d+)\)")
 
 
 class PortInUseError(Exception):
     """A configured address is taken; the message names the setting to change."""
+
+
+class DataDirInUseError(Exception):
+    """The embedded store of the data folder is open in another process."""
+
+
+async def start_server(settings: Settings) -> app.RunningServer:
+    """Start the gRPC server, naming the holder when the data folder is locked.
+
+    Raises:
+        DataDirInUseError: Another process has the embedded store open.
+    """
+    try:
+        return await app.start_server(settings)
+    except duckdb.IOException as exc:
+        if "Could not set lock" not in str(exc):
+            raise
+        raise DataDirInUseError(_data_dir_message(settings, str(exc))) from exc
+
+
+def _data_dir_message(settings: Settings, detail: str) -> str:
+    match = _LOCK_HOLDER.search(detail)
+    holder = f"process {match.group(1)}" if match else "another process"
+    return (
+        f"data folder {settings.data_dir} is in use by {holder}, which has its "
+        f"store open; stop that process or choose another folder with "
+        f"--data-dir or {ENVIRONMENT['data_dir']}"
+    )
 
 
 def check_ports(settings: Settings, names: tuple[str, ...]) -> None:
@@ -82,7 +125,11 @@ async def run_server_only(settings: Settings, out: TextIO = sys.stdout) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     with _signal_handlers(loop, stop):
-        server = await app.start_server(settings)
+        try:
+            server = await start_server(settings)
+        except DataDirInUseError as exc:
+            print(f"aetus serve: {exc}", file=sys.stderr)
+            return 1
         try:
             out.write(f"AETUS gRPC server on {server.address}; Ctrl-C stops it.\n")
             out.flush()
@@ -109,7 +156,8 @@ async def run_stack(
     """Run server, Envoy and demo device until SIGINT or SIGTERM.
 
     Returns:
-        0 after a clean stop, 1 when a part failed to start.
+        0 after a stop by signal, 1 when a part failed to start or stopped on
+        its own while the stack ran.
     """
     names = ("grpc_address", "http_address", "envoy_admin_address")
     try:
@@ -122,15 +170,24 @@ async def run_stack(
     # The handlers stay installed until everything has stopped, so a second
     # Ctrl-C cannot interrupt the shutdown halfway.
     with _signal_handlers(loop, stop):
-        parts = _Parts(await app.start_server(settings))
+        try:
+            parts = _Parts(await start_server(settings))
+        except DataDirInUseError as exc:
+            print(f"aetus up: {exc}", file=sys.stderr)
+            return 1
+        failure: str | None = "a part failed to start"
         try:
             await _start_front_door_and_demo(parts, settings, demo, out)
-            await _wait_for(stop, parts.demo_run)
+            failure = await _wait_for(stop, parts)
         except EnvoyError as exc:
             print(f"aetus up: Envoy failed to start: {exc}", file=sys.stderr)
-            return 1
         finally:
             await _stop(parts, settings, out)
+    if failure is not None:
+        print(f"aetus up: {failure}; stopped the other parts", file=sys.stderr)
+        return 1
+    out.write("Stopped. Every acknowledged event is stored.\n")
+    out.flush()
     return 0
 
 
@@ -144,18 +201,18 @@ async def _start_front_door_and_demo(
         http_address=parts.envoy.http_address,
         envoy_admin_address=parts.envoy.admin_address,
     )
-    new_token = await _start_demo(parts, live) if demo else None
-    banner.print_banner(live, out, demo=demo, new_demo_token=new_token)
+    provisioned = await _start_demo(parts, live) if demo else False
+    banner.print_banner(live, out, demo=demo, demo_provisioned=provisioned)
 
 
-async def _start_demo(parts: _Parts, settings: Settings) -> str | None:
+async def _start_demo(parts: _Parts, settings: Settings) -> bool:
     """Start the demo device, provisioning it on first start.
 
     Returns:
-        The demo device's token when it was issued at this start, else None.
+        Whether the demo device was provisioned at this start.
     """
     token_path = device_token_path(settings.data_dir, DEMO_DEVICE_ID)
-    new_token = None
+    provisioned = False
     if token_path.is_file():
         token = read_token_file(token_path)
     else:
@@ -169,25 +226,63 @@ async def _start_demo(parts: _Parts, settings: Settings) -> str | None:
                 site="demo",
             )
         write_token_file(token_path, token)
-        new_token = token
+        provisioned = True
     parts.demo_client = AsyncClient(settings.grpc_address, token=token)
     parts.demo_device = DemoDevice(parts.demo_client)
     parts.demo_run = asyncio.create_task(parts.demo_device.run(), name="aetus-demo")
-    return new_token
+    return provisioned
 
 
-async def _wait_for(
-    stop: asyncio.Event, watched: asyncio.Task[StreamResult] | None = None
-) -> None:
-    """Return when ``stop`` is set, or when ``watched`` ends on its own."""
-    stop_wait = asyncio.create_task(stop.wait())
-    waiters: set[asyncio.Future[Any]] = {stop_wait}
-    if watched is not None:
-        waiters.add(watched)
-    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    stop_wait.cancel()
-    if watched is not None and watched.done() and not stop.is_set():
-        logger.error("Demo device ended early: %r", watched.exception())
+async def _wait_for(stop: asyncio.Event, parts: _Parts | None = None) -> str | None:
+    """Wait until ``stop`` is set or a part of ``parts`` ends on its own.
+
+    Returns:
+        None after ``stop``, else which part stopped and where its log is.
+    """
+    owned: dict[asyncio.Future[Any], str] = {asyncio.create_task(stop.wait()): ""}
+    if parts is not None:
+        # Shielded, because cancelling wait_for_termination() cancels the
+        # future that grpc.aio's own stop() awaits. The inner task ends when
+        # _stop stops the server.
+        server_end = asyncio.shield(parts.server.server.wait_for_termination())
+        owned[server_end] = "server"
+        if parts.envoy is not None:
+            owned[asyncio.create_task(_envoy_exit(parts.envoy))] = "envoy"
+    # The demo task belongs to ``parts``; _stop awaits it, so it is not cancelled.
+    watched = dict(owned)
+    if parts is not None and parts.demo_run is not None:
+        watched[parts.demo_run] = "demo"
+    done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+    for task in owned:
+        task.cancel()
+    if stop.is_set() or parts is None:
+        return None
+    return _describe_failure(watched[next(iter(done))], parts)
+
+
+async def _envoy_exit(envoy: EnvoyProcess) -> None:
+    # Polling, since subprocess.Popen offers no awaitable exit and a thread
+    # blocked in wait() would race EnvoyProcess.stop() for the exit status.
+    while envoy.returncode is None:  # noqa: ASYNC110
+        await asyncio.sleep(_ENVOY_POLL_S)
+
+
+def _describe_failure(part: str, parts: _Parts) -> str:
+    if part == "envoy" and parts.envoy is not None:
+        return (
+            f"Envoy (PID {parts.envoy.pid}) stopped unexpectedly with exit status "
+            f"{parts.envoy.returncode}; its log is {parts.envoy.log_path}"
+        )
+    if part == "demo" and parts.demo_run is not None:
+        error = parts.demo_run.exception() if not parts.demo_run.cancelled() else None
+        return (
+            f"the demo device stopped unexpectedly ({error!r}); the log lines "
+            "above on stderr say why"
+        )
+    return (
+        f"the gRPC server on {parts.server.address} stopped unexpectedly; the log "
+        "lines above on stderr say why"
+    )
 
 
 @contextmanager
@@ -225,5 +320,3 @@ async def _stop(parts: _Parts, settings: Settings, out: TextIO) -> None:
     if parts.envoy is not None:
         await asyncio.to_thread(parts.envoy.stop)
     await parts.server.stop(settings.shutdown_grace_s)
-    out.write("Stopped. Every acknowledged event is stored.\n")
-    out.flush()
