@@ -1,8 +1,10 @@
 """AsyncClient against the real server: unary ingest, retries, time, errors."""
 
 import asyncio
+import logging
 import time
 
+import numpy as np
 import pytest
 
 from aetus.sdk import (
@@ -11,8 +13,10 @@ from aetus.sdk import (
     DeviceIdentity,
     InvalidArgumentError,
     PermissionDeniedError,
+    StreamClosedError,
     UnavailableError,
     build_metrics,
+    build_signal_frames,
     stubs,
 )
 from aetus.server.app import RunningServer
@@ -176,3 +180,81 @@ async def test_client_http_bad_url_rejected() -> None:
     async with AsyncClient(http_url="127.0.0.1:8080") as client:
         with pytest.raises(ValueError, match="use http://host:port"):
             await client.send_events_http(events)
+
+
+async def test_client_oversized_event_suggests_split(
+    server: RunningServer, client: AsyncClient
+) -> None:
+    identity = DeviceIdentity("dev-01")
+    samples = np.arange(1_500_000, dtype=np.float32)
+    (whole,) = build_signal_frames(
+        identity,
+        "vib/big",
+        samples,
+        channels=["v"],
+        sample_rate_hz=10_000,
+        time=START_NS,
+        max_message_bytes=8 * 1_048_576,
+    )
+
+    with pytest.raises(ValueError) as from_call:
+        await client.send_events([whole])
+    stream = client.open_stream()
+    with pytest.raises(ValueError) as from_stream:
+        await stream.send(whole)
+    split = build_signal_frames(
+        identity,
+        "vib/big",
+        samples,
+        channels=["v"],
+        sample_rate_hz=10_000,
+        time=START_NS,
+        max_message_bytes=client.settings.max_message_bytes,
+    )
+    await stream.send_many(split)
+    result = await stream.close()
+
+    assert whole.ByteSize() > 5_000_000
+    for message in (str(from_call.value), str(from_stream.value)):
+        assert "build_signal_frames(..., max_message_bytes=...)" in message
+        assert "open_stream" not in message
+    assert len(split) > 1
+    assert result.complete
+    assert result.accepted_count == len(split)
+
+
+async def test_client_oversized_batch_suggests_stream(client: AsyncClient) -> None:
+    identity = DeviceIdentity("dev-01")
+    events = [
+        build_metrics(identity, {"note": "x" * 1_000_000}, time=START_NS + i)
+        for i in range(5)
+    ]
+
+    with pytest.raises(ValueError, match="smaller batches, or use open_stream"):
+        await client.send_events(events)
+
+
+async def test_client_close_cancels_open_stream_quietly(
+    server: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    identity = DeviceIdentity("dev-01")
+    caplog.set_level(logging.DEBUG, logger="aetus.sdk")
+
+    with pytest.raises(KeyError, match="raised by the caller"):
+        async with AsyncClient(server.address, token=server.admin_token) as client:
+            stream = client.open_stream()
+            await stream.send(build_metrics(identity, {"n": 1}, time=START_NS))
+            raise KeyError("raised by the caller")
+
+    sdk_above_debug = [
+        record.getMessage()
+        for record in caplog.records
+        if record.name.startswith("aetus.sdk") and record.levelno > logging.DEBUG
+    ]
+    tracebacks = [record.getMessage() for record in caplog.records if record.exc_info]
+    assert sdk_above_debug == []
+    assert tracebacks == []
+    assert "cancelled with 1 event(s) not acked" in caplog.text
+    assert stream.result().unacked_event_count == 1
+    with pytest.raises(StreamClosedError):
+        await stream.send(build_metrics(identity, {"n": 2}, time=START_NS))

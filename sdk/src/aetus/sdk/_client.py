@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -153,6 +154,8 @@ class AsyncClient:
         self._ingest = ingest_service_pb2_grpc.IngestServiceStub(self._channel)
         self._query = query_service_pb2_grpc.QueryServiceStub(self._channel)
         self._metadata: tuple[tuple[str, str], ...] = ()
+        # Streams opened on this client; close() cancels those still open.
+        self._streams: weakref.WeakSet[EventStream] = weakref.WeakSet()
         if self.settings.token:
             self._metadata = (("authorization", f"Bearer {self.settings.token}"),)
         _logger.debug("Client for %s created", self.settings.target)
@@ -179,7 +182,13 @@ class AsyncClient:
         await self.close()
 
     async def close(self) -> None:
-        """Close the channel. Calls still running are cancelled."""
+        """Close the channel. Calls and streams still running are cancelled.
+
+        A stream that was not closed first drops its unacked events, which its
+        ``result()`` counts. Close streams first to wait for their acks.
+        """
+        for stream in list(self._streams):
+            await stream.cancel()
         await self._channel.close()
 
     async def send_events(self, events: Iterable[telemetry_pb2.Event]) -> IngestResult:
@@ -393,6 +402,7 @@ class AsyncClient:
             on_rejection=on_rejection,
         )
         stream.start()
+        self._streams.add(stream)
         return stream
 
     async def _read_page(
@@ -422,9 +432,21 @@ class AsyncClient:
         if size > limit:
             raise ValueError(
                 f"IngestEvents request of {count} event(s) is {size} bytes, over "
-                f"max_message_bytes={limit}; send the events in smaller batches, "
-                "or use open_stream(), which cuts batches to fit"
+                f"max_message_bytes={limit}; {_size_fix(count)}"
             )
+
+
+def _size_fix(count: int) -> str:
+    if count == 1:
+        # open_stream() cannot help here: it rejects an oversized event too.
+        return (
+            "split the event: build_signal_frames(..., max_message_bytes=...) "
+            "cuts signal frames by samples so that each fits"
+        )
+    return (
+        "send the events in smaller batches, or use open_stream(), which cuts "
+        "batches to fit"
+    )
 
 
 def _read_request(

@@ -174,8 +174,9 @@ class EventStream:
             raise ValueError(
                 f"event {event.device_id}/{event.boot_id}/{event.sequence} is "
                 f"{size} bytes, over max_message_bytes="
-                f"{self._settings.max_message_bytes}; build signal frames and "
-                "metric columns with the same max_message_bytes so they are split"
+                f"{self._settings.max_message_bytes}; split the event: "
+                "build_signal_frames(..., max_message_bytes=...) cuts signal "
+                "frames by samples so that each fits"
             )
         while self._pending and (
             len(self._pending) >= self._settings.stream_batch_max_events
@@ -260,6 +261,28 @@ class EventStream:
         result = self.result()
         _log_close(self._settings.target, result)
         return result
+
+    async def cancel(self) -> StreamResult:
+        """End the stream at once, without waiting for acks.
+
+        Events not yet acked are dropped and counted in the result. Closing the
+        client calls this for each stream still open. Does nothing once the
+        stream is closed.
+
+        Returns:
+            The stream's counters.
+        """
+        if self._closed:
+            return self.result()
+        self._closed = True
+        await self._stop_tasks()
+        self._dropped_events = self._held_event_count()
+        _logger.debug(
+            "Stream to %s cancelled with %d event(s) not acked",
+            self._settings.target,
+            self._dropped_events,
+        )
+        return self.result()
 
     def result(self) -> StreamResult:
         """Return the counters so far."""
