@@ -307,6 +307,27 @@ async def test_http_body_rejects_malformed_json(
     assert error.details() == message
 
 
+@pytest.mark.parametrize("sequence", [None, "absent"])
+async def test_http_body_requires_sequence(server, ingest, device, sequence) -> None:
+    second = _event(2, "2024-05-01T12:00:01Z")
+    if sequence == "absent":
+        del second["sequence"]
+    else:
+        second["sequence"] = sequence
+
+    error = await _rejected(
+        ingest, device, _body(_event(1, "2024-05-01T12:00:00Z"), second)
+    )
+
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details() == (
+        "events[1].sequence: missing; number the events of each boot from 0 "
+        "(0, 1, 2, ...) so that the server recognises a retried event, because "
+        "events of one boot with the same sequence are stored once"
+    )
+    assert await _stream_names(server) == []
+
+
 async def test_http_body_limits_body_size(tmp_path, events) -> None:
     async with (
         running_server(tmp_path, max_request_bytes=100) as running,

@@ -88,7 +88,9 @@ def decode_ingest_request(
     if kind == PROTOBUF:
         return _decode_protobuf(data), kind
     request = ingest_service_pb2.IngestEventsRequest()
-    parse_json(data, request)
+    cleaned = _clean_json(data, request)
+    _check_sequences(cleaned)
+    _fill(cleaned, request)
     return request, kind
 
 
@@ -111,18 +113,37 @@ def parse_json(data: bytes, message: Message) -> None:
         ApiError: INVALID_ARGUMENT naming the byte offset or field path and
             the fix.
     """
+    _fill(_clean_json(data, message), message)
+
+
+def _clean_json(data: bytes, message: Message) -> dict[str, Any]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _json_error(
             f"the body is not valid UTF-8 at byte {exc.start}; send UTF-8 JSON"
         ) from None
-    value = _load_json(text)
-    cleaned = _message(value, _descriptor(message), "")
+    return _message(_load_json(text), _descriptor(message), "")
+
+
+def _check_sequences(cleaned: dict[str, Any]) -> None:
+    # Protobuf's JSON mapping reads a missing number as 0, so a second event
+    # of the boot without "sequence" would be dropped as a retry of the first.
+    for index, event in enumerate(cleaned.get("events", [])):
+        if "sequence" not in event:
+            raise _field_error(
+                f"events[{index}].sequence",
+                "missing; number the events of each boot from 0 (0, 1, 2, ...) "
+                "so that the server recognises a retried event, because events "
+                "of one boot with the same sequence are stored once",
+            )
+
+
+def _fill(cleaned: dict[str, Any], message: Message) -> None:
     try:
         json_format.ParseDict(cleaned, message, ignore_unknown_fields=False)
     except json_format.ParseError as exc:
-        # The walk above checks what json_format checks, so this is a backstop.
+        # _message checks what json_format checks, so this is a backstop.
         raise _json_error(
             f"the JSON does not match {message.DESCRIPTOR.name}: {exc}; compare "
             "it with the message's JSON mapping"
