@@ -1,5 +1,6 @@
 # Two entry points: `make up` runs the stack on embedded defaults, `make test`
-# runs the test suite. Both install what they need into .venv first.
+# runs the test suite. Both install what they need into .venv first. Flags for
+# `aetus up` go in ARGS, for example ARGS="--http-address 127.0.0.1:8081".
 
 PYTHON ?= python3.11
 VENV := .venv
@@ -22,7 +23,7 @@ $(VENV)/.installed: $(INSTALL_INPUTS)
 	touch $@
 
 up: install
-	$(BIN)/aetus up
+	$(BIN)/aetus up $(ARGS)
 
 test: install
 	$(BIN)/python -m pytest
