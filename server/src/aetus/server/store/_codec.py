@@ -20,6 +20,10 @@ ENCODING_DTYPES: dict[int, np.dtype[np.generic]] = {
 LAYOUT_INTERLEAVED = 1
 LAYOUT_PLANAR = 2
 
+# Samples per channel decoded at once when a frame is summarised or read.
+# A chunk of 1 MiS of one channel takes 8 MiB as float64, plus temporaries.
+SUMMARY_CHUNK_SAMPLES = 1 << 20
+
 
 class FrameDecodeError(ValueError):
     """Sample bytes that do not match the frame's encoding, layout or size."""
@@ -49,6 +53,26 @@ def decode_samples(
         FrameDecodeError: The encoding or layout is unknown, or the byte
             count differs from sample_count * len(channels) * sample width.
     """
+    return decode_sample_range(
+        samples, encoding, layout, sample_count, channels, 0, sample_count
+    )
+
+
+def decode_sample_range(
+    samples: bytes,
+    encoding: int,
+    layout: int,
+    sample_count: int,
+    channels: Sequence[ChannelSpec],
+    first: int,
+    stop: int,
+) -> npt.NDArray[np.float64]:
+    """Decode samples ``first`` to ``stop - 1`` of a frame, one row per channel.
+
+    Only that range is converted to float64, so the memory used is that of
+    the range, not of the frame. Arguments and errors are those of
+    ``decode_samples``.
+    """
     dtype = ENCODING_DTYPES.get(encoding)
     if dtype is None:
         raise FrameDecodeError(
@@ -64,9 +88,9 @@ def decode_samples(
         )
     raw = np.frombuffer(samples, dtype=dtype)
     if layout in (0, LAYOUT_INTERLEAVED):
-        matrix = raw.reshape(sample_count, width).T
+        matrix = raw.reshape(sample_count, width)[first:stop].T
     elif layout == LAYOUT_PLANAR:
-        matrix = raw.reshape(width, sample_count)
+        matrix = raw.reshape(width, sample_count)[:, first:stop]
     else:
         raise FrameDecodeError(
             f"Sample layout {layout} is not supported; use 1 (interleaved) "
@@ -150,3 +174,97 @@ def summarize_channels(values: npt.NDArray[np.float64]) -> list[ChannelSummary]:
             )
         )
     return summaries
+
+
+def summarize_frame(
+    samples: bytes,
+    encoding: int,
+    layout: int,
+    sample_count: int,
+    channels: Sequence[ChannelSpec],
+    chunk_samples: int = SUMMARY_CHUNK_SAMPLES,
+) -> list[ChannelSummary]:
+    """Decode and summarise a frame, ``chunk_samples`` samples at a time.
+
+    A frame of at most ``chunk_samples`` samples is summarised in one step,
+    exactly as ``summarize_channels`` does. A longer one is decoded in
+    chunks whose summaries are merged, so memory stays bounded by the chunk
+    however large the frame is. The merged total then adds chunk sums, which
+    can differ from a single sum in the last bits.
+
+    Raises:
+        FrameDecodeError: As ``decode_samples``.
+    """
+    merged: list[ChannelSummary] | None = None
+    for first in range(0, max(1, sample_count), chunk_samples):
+        stop = min(sample_count, first + chunk_samples)
+        values = decode_sample_range(
+            samples, encoding, layout, sample_count, channels, first, stop
+        )
+        part = [_shift(item, first) for item in summarize_channels(values)]
+        merged = part if merged is None else _merge_all(merged, part)
+    assert merged is not None
+    return merged
+
+
+def _shift(summary: ChannelSummary, offset: int) -> ChannelSummary:
+    def moved(index: int | None) -> int | None:
+        return None if index is None else index + offset
+
+    return ChannelSummary(
+        summary.count,
+        summary.finite_count,
+        summary.minimum,
+        summary.maximum,
+        moved(summary.min_index),
+        moved(summary.max_index),
+        moved(summary.first_index),
+        moved(summary.last_index),
+        summary.first,
+        summary.last,
+        summary.total,
+    )
+
+
+def _merge_all(
+    earlier: list[ChannelSummary], later: list[ChannelSummary]
+) -> list[ChannelSummary]:
+    return [_merge(a, b) for a, b in zip(earlier, later, strict=True)]
+
+
+def _merge(a: ChannelSummary, b: ChannelSummary) -> ChannelSummary:
+    """Merge the summaries of two consecutive sample ranges of one channel."""
+    if b.finite_count == 0 or a.finite_count == 0:
+        # At most one side has finite values, and its statistics are the result.
+        finite = b if a.finite_count == 0 else a
+        return ChannelSummary(
+            a.count + b.count,
+            finite.finite_count,
+            finite.minimum,
+            finite.maximum,
+            finite.min_index,
+            finite.max_index,
+            finite.first_index,
+            finite.last_index,
+            finite.first,
+            finite.last,
+            a.total + b.total,
+        )
+    assert a.minimum is not None and b.minimum is not None
+    assert a.maximum is not None and b.maximum is not None
+    # Ties keep the earlier sample, as numpy's argmin and argmax do.
+    low = b if b.minimum < a.minimum else a
+    high = b if b.maximum > a.maximum else a
+    return ChannelSummary(
+        count=a.count + b.count,
+        finite_count=a.finite_count + b.finite_count,
+        minimum=low.minimum,
+        maximum=high.maximum,
+        min_index=low.min_index,
+        max_index=high.max_index,
+        first_index=a.first_index,
+        last_index=b.last_index,
+        first=a.first,
+        last=b.last,
+        total=a.total + b.total,
+    )

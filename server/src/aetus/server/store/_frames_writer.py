@@ -7,7 +7,7 @@ import numpy as np
 import numpy.typing as npt
 
 from aetus.server.records import FrameRecord
-from aetus.server.store._codec import ChannelSummary, summarize_channels
+from aetus.server.store._codec import ChannelSummary
 from aetus.server.store._dimensions import DimensionRows
 from aetus.server.store._keys import LayoutId
 
@@ -28,15 +28,15 @@ class FrameRows:
     def add(
         self,
         frame: FrameRecord,
-        decoded: npt.NDArray[np.float64],
+        summaries: list[ChannelSummary],
         event_key: int,
         device_key: int,
     ) -> None:
-        """Queue one frame of a new event with its decoded values.
+        """Queue one frame of a new event with its per-channel statistics.
 
         Args:
             frame: The frame as ingest normalised it.
-            decoded: Its values, channels x samples.
+            summaries: Statistics of each channel, in the frame's order.
             event_key: Key of the event that carried the frame.
             device_key: Key of the frame's device.
         """
@@ -49,7 +49,6 @@ class FrameRows:
         layout_key = _ensure_layout(rows, stream_key, frame, channel_keys)
         frame_key = keys.allocate("frames")
         self._frames.add(frame_key, stream_key, layout_key, event_key, frame)
-        summaries = summarize_channels(decoded)
         for channel_key, summary in zip(channel_keys, summaries, strict=True):
             self._stats.add(frame_key, channel_key, frame, summary)
 

@@ -322,14 +322,6 @@ def read_frames(
     return _frames(db, where, params, suffix)
 
 
-def read_frames_by_key(
-    db: duckdb.DuckDBPyConnection, stream_key: int, frame_keys: npt.NDArray[np.int64]
-) -> list[StoredFrame]:
-    """Return the given frames of a stream, by start time."""
-    where = "f.frame_key IN (SELECT unnest(?::BIGINT[]))"
-    return _frames(db, where, [stream_key, frame_keys.tolist()], "")
-
-
 def _frames(
     db: duckdb.DuckDBPyConnection, where: str, params: list[object], suffix: str
 ) -> list[StoredFrame]:

@@ -12,9 +12,8 @@ import numpy.typing as npt
 
 from aetus.server import downsample
 from aetus.server.records import ValueType
-from aetus.server.store import _reader
-from aetus.server.store._codec import decode_samples
-from aetus.server.store._reader import ChannelInfo, StoredFrame, StreamInfo
+from aetus.server.store import _frame_scan, _reader
+from aetus.server.store._reader import ChannelInfo, StreamInfo
 
 Int64Array = npt.NDArray[np.int64]
 Float64Array = npt.NDArray[np.float64]
@@ -23,8 +22,6 @@ Float64Array = npt.NDArray[np.float64]
 MAX_SQL_BUCKETS = 1_000_000
 # Points held in memory at once when a scalar envelope is reduced in numpy.
 CHUNK_POINTS = 200_000
-# Frames fetched per query while filling a page of raw samples.
-FRAMES_PER_FETCH = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,10 +156,41 @@ def channel_envelope(
     parts = [_summary_items(stats, np.flatnonzero(whole))]
     split = stats.frame_key[~whole]
     if len(split):
-        frames = _reader.read_frames_by_key(db, stream.key, split)
-        times, values = _decode_channel(frames, channel.name)
-        parts.append(downsample.sample_items(times, values))
+        metas = _frame_scan.frame_metas_by_key(db, stream.key, split)
+        parts.extend(_split_frame_items(db, stream.key, metas, channel.name, edges))
     return downsample.reduce_items(downsample.concat_items(parts), edges)
+
+
+def _split_frame_items(
+    db: duckdb.DuckDBPyConnection,
+    stream_key: int,
+    metas: list[_frame_scan.FrameMeta],
+    name: str,
+    edges: Int64Array,
+) -> list[downsample.Items]:
+    """Return items for the samples of frames that cross a bucket edge.
+
+    Samples are decoded in chunks. Once more than CHUNK_POINTS samples are
+    held, they are reduced to one item per bucket, so memory depends on the
+    chunk and bucket counts, not on the frames' sizes.
+    """
+    slices = []
+    for meta in metas:
+        if name in (channel.name for channel in meta.channels):
+            first, stop = meta.index_range(int(edges[0]), int(edges[-1]))
+            slices.append(_frame_scan.FrameSlice(meta, first, stop))
+    held: list[downsample.Items] = []
+    reduced: list[downsample.Items] = []
+    held_count = 0
+    for frame, times, values in _frame_scan.iter_decoded(db, stream_key, slices):
+        row = [channel.name for channel in frame.channels].index(name)
+        held.append(downsample.sample_items(times, values[row]))
+        held_count += len(times)
+        if held_count > CHUNK_POINTS:
+            merged = downsample.concat_items(reduced + held)
+            reduced = [downsample.reduce_items(merged, edges).as_items()]
+            held, held_count = [], 0
+    return reduced + held
 
 
 def _summary_items(stats: _reader.FrameStats, rows: Int64Array) -> downsample.Items:
@@ -187,35 +215,6 @@ def _summary_items(stats: _reader.FrameStats, rows: Int64Array) -> downsample.It
         last_time_ns=at(stats.last_index),
         total=np.nan_to_num(stats.sum_value[rows]),
     )
-
-
-def _decode_channel(
-    frames: list[StoredFrame], name: str
-) -> tuple[Int64Array, Float64Array]:
-    """Decode one channel from frames; frames without the channel are skipped."""
-    times: list[Int64Array] = []
-    values: list[Float64Array] = []
-    for frame in frames:
-        names = [channel.name for channel in frame.channels]
-        if name not in names:
-            continue
-        decoded = _decode(frame)
-        times.append(_sample_times(frame))
-        values.append(decoded[names.index(name)])
-    if not times:
-        return np.zeros(0, dtype=np.int64), np.zeros(0)
-    return np.concatenate(times), np.concatenate(values)
-
-
-def _decode(frame: StoredFrame) -> Float64Array:
-    return decode_samples(
-        frame.samples, frame.encoding, frame.layout, frame.sample_count, frame.channels
-    )
-
-
-def _sample_times(frame: StoredFrame) -> Int64Array:
-    steps = np.arange(frame.sample_count, dtype=np.int64)
-    return frame.start_time_ns + steps * frame.sample_interval_ns
 
 
 def count_samples(
@@ -307,29 +306,19 @@ def channel_page(
     The page ends at a common time for every channel, so the next page
     starts right after ``next_after_ns``. Each channel's samples in the page
     depend only on that channel and the cut, not on the other channels read.
+    The cut is found from frame metadata, and only the samples up to it are
+    fetched and decoded, so memory depends on ``limit``, not on the range.
     """
+    slices, cutoff = _page_slices(db, stream.key, start_ns, end_ns, limit)
     times: dict[str, list[Int64Array]] = {name: [] for name in names}
     values: dict[str, list[Float64Array]] = {name: [] for name in names}
-    axis: list[Int64Array] = []
-    after: tuple[int, int] | None = None
-    loaded = 0
-    while True:
-        frames = _reader.read_frames(
-            db, stream.key, start_ns, end_ns, after=after, limit=FRAMES_PER_FETCH
-        )
-        for frame in frames:
-            loaded += _add_frame(frame, names, start_ns, end_ns, times, values, axis)
-        if len(frames) < FRAMES_PER_FETCH:
-            break
-        after = (frames[-1].start_time_ns, frames[-1].frame_key)
-        # Frames come in start order, so once the last one loaded starts
-        # after the cut, no frame still unread has a sample at or before it.
-        # Frames that overlap in time can hold samples before the cut from
-        # a later fetch, so a count alone is not enough.
-        cut = _cut_time(axis, limit) if loaded > limit else None
-        if cut is not None and frames[-1].start_time_ns > cut:
-            break
-    page = _cut_page(times, values, axis, limit)
+    for frame, stamps, decoded in _frame_scan.iter_decoded(db, stream.key, slices):
+        frame_names = [channel.name for channel in frame.channels]
+        for name in names:
+            if name in frame_names:
+                times[name].append(stamps)
+                values[name].append(decoded[frame_names.index(name)])
+    page = _cut_page(times, values, cutoff)
     if page.next_after_ns is not None:
         keys = {channel.name: channel.key for channel in stream.channels}
         for name in names:
@@ -339,48 +328,55 @@ def channel_page(
     return page
 
 
-def _add_frame(
-    frame: StoredFrame,
-    names: list[str],
+def _page_slices(
+    db: duckdb.DuckDBPyConnection,
+    stream_key: int,
     start_ns: int,
     end_ns: int,
-    times: dict[str, list[Int64Array]],
-    values: dict[str, list[Float64Array]],
-    axis: list[Int64Array],
-) -> int:
-    """Add a frame's samples inside the range; return how many there are."""
-    stamps = _sample_times(frame)
-    keep = (stamps >= start_ns) & (stamps < end_ns)
-    if not keep.any():
-        return 0
-    decoded = _decode(frame)
-    frame_names = [channel.name for channel in frame.channels]
-    axis.append(stamps[keep])
-    for name in names:
-        if name in frame_names:
-            times[name].append(stamps[keep])
-            values[name].append(decoded[frame_names.index(name)][keep])
-    return int(keep.sum())
+    limit: int,
+) -> tuple[list[_frame_scan.FrameSlice], int | None]:
+    """Choose the frame samples of one page and the page's cut time.
 
-
-def _cut_time(axis: list[Int64Array], limit: int) -> int | None:
-    """Return the time of the ``limit``-th distinct sample time, if more follow."""
-    if not axis:
-        return None
-    # Frames come in start order, so the times are nearly sorted, which a
-    # stable (merge) sort handles in close to linear time.
-    stamps = np.sort(np.concatenate(axis), kind="stable")
-    distinct = stamps[np.r_[True, stamps[1:] != stamps[:-1]]]
-    return int(distinct[limit - 1]) if len(distinct) > limit else None
+    The cut is the ``limit``-th distinct sample time when more samples
+    follow, else None. Frames come in start order, so once a frame starts
+    after the cut, no later frame has a sample at or before it. Frames that
+    overlap in time can still move the cut earlier, which is why the cut is
+    recomputed as frames are added. Each frame contributes at most
+    ``limit + 1`` times, and times after the cut are dropped, so the times
+    held stay within about twice ``limit``.
+    """
+    slices: list[_frame_scan.FrameSlice] = []
+    axis: list[Int64Array] = []
+    held = 0
+    cutoff: int | None = None
+    for meta in _frame_scan.iter_frame_metas(db, stream_key, start_ns, end_ns):
+        if cutoff is not None and meta.start_time_ns > cutoff:
+            break
+        first, stop = meta.index_range(start_ns, end_ns)
+        stop = min(stop, first + limit + 1)
+        if cutoff is not None:
+            stop = min(
+                stop, (cutoff - meta.start_time_ns) // meta.sample_interval_ns + 1
+            )
+        if stop <= first:
+            continue
+        slices.append(_frame_scan.FrameSlice(meta, first, stop))
+        axis.append(meta.sample_times(first, stop))
+        held += stop - first
+        if held > limit:
+            distinct = np.unique(np.concatenate(axis))
+            if cutoff is not None or len(distinct) > limit:
+                cutoff = int(distinct[limit - 1])
+                axis = [distinct[:limit]]
+                held = limit
+    return slices, cutoff
 
 
 def _cut_page(
     times: dict[str, list[Int64Array]],
     values: dict[str, list[Float64Array]],
-    axis: list[Int64Array],
-    limit: int,
+    cutoff: int | None,
 ) -> ChannelPage:
-    cutoff = _cut_time(axis, limit)
     out_times: dict[str, Int64Array] = {}
     out_values: dict[str, Float64Array] = {}
     for name in times:

@@ -19,14 +19,17 @@ import numpy as np
 import numpy.typing as npt
 
 from aetus.server.records import (
-    FrameRecord,
     MetricSeriesPoints,
     NormalizedBatch,
     SeriesTypeConflict,
     StoreError,
     ValueType,
 )
-from aetus.server.store._codec import FrameDecodeError, decode_samples
+from aetus.server.store._codec import (
+    ChannelSummary,
+    FrameDecodeError,
+    summarize_frame,
+)
 from aetus.server.store._dimensions import DimensionRows
 from aetus.server.store._frames_writer import FrameRows
 from aetus.server.store._keys import Keys
@@ -55,8 +58,8 @@ class CheckedBatch:
     batch: NormalizedBatch
     # Stored value type of every series the batch writes.
     types: dict[SeriesId, ValueType]
-    # Decoded values of each frame, channels x samples, in batch order.
-    decoded: list[npt.NDArray[np.float64]]
+    # Per-channel statistics of each frame, in batch order.
+    summaries: list[list[ChannelSummary]]
 
 
 class GroupChecker:
@@ -79,9 +82,9 @@ class GroupChecker:
             InvalidFrame: A frame's bytes do not match its encoding and size.
         """
         types = self._plan_types(batch)
-        decoded = decode_frames(batch)
+        summaries = summarize_frames(batch)
         self._planned.update(types)
-        return CheckedBatch(batch, types, decoded)
+        return CheckedBatch(batch, types, summaries)
 
     def _plan_types(self, batch: NormalizedBatch) -> dict[SeriesId, ValueType]:
         received: dict[SeriesId, list[MetricSeriesPoints]] = {}
@@ -111,22 +114,33 @@ class GroupChecker:
         return None if stored is None else stored.value_type
 
 
-def decode_frames(batch: NormalizedBatch) -> list[npt.NDArray[np.float64]]:
-    """Decode every frame of the batch, in order.
+def summarize_frames(batch: NormalizedBatch) -> list[list[ChannelSummary]]:
+    """Decode every frame of the batch and return its per-channel statistics.
+
+    Frames are decoded in chunks, so a frame up to the gRPC message limit
+    never needs its whole float64 copy in memory.
 
     Raises:
         InvalidFrame: A frame's bytes do not match its encoding and size.
     """
-    decoded = []
+    summaries = []
     for frame in batch.frames:
         try:
-            decoded.append(_decode(frame))
+            summaries.append(
+                summarize_frame(
+                    frame.samples,
+                    frame.encoding,
+                    frame.layout,
+                    frame.sample_count,
+                    frame.channels,
+                )
+            )
         except FrameDecodeError as exc:
             raise InvalidFrame(
                 f"Signal frame {frame.stream!r} of event {frame.event_index} "
                 f"cannot be decoded: {exc}"
             ) from exc
-    return decoded
+    return summaries
 
 
 def _new_series_type(parts: list[MetricSeriesPoints]) -> ValueType:
@@ -153,16 +167,6 @@ def _compatible(stored: ValueType, part: MetricSeriesPoints) -> bool:
 
 def _all_missing(part: MetricSeriesPoints) -> bool:
     return part.missing is not None and bool(part.missing.all())
-
-
-def _decode(frame: FrameRecord) -> npt.NDArray[np.float64]:
-    return decode_samples(
-        frame.samples,
-        frame.encoding,
-        frame.layout,
-        frame.sample_count,
-        frame.channels,
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,10 +243,11 @@ def _queue_batch(
         if keep.any():
             target = checked.types[(part.device_id, part.name)]
             points.add(part, target, keep, event_keys, batch.received_time_ns)
-    for frame, decoded in zip(batch.frames, checked.decoded, strict=True):
+    for frame, summaries in zip(batch.frames, checked.summaries, strict=True):
         if new[frame.event_index]:
             device_key = dimensions.device(frame.device_id, batch.received_time_ns)
-            frames.add(frame, decoded, int(event_keys[frame.event_index]), device_key)
+            event_key = int(event_keys[frame.event_index])
+            frames.add(frame, summaries, event_key, device_key)
 
 
 def _insert_events(
