@@ -194,6 +194,7 @@ async def _start(
         ) from exc
     await server.start()
     await _mark_serving(health_servicer)
+    _report_store_failure(store, health_servicer, asyncio.get_running_loop())
     address = f"{settings.grpc_address.rsplit(':', 1)[0]}:{port}"
     logger.info(
         "AETUS gRPC server listening on %s (data in %s)", address, settings.data_dir
@@ -238,8 +239,40 @@ class _MemberSymbolPool:
         return getattr(self._pool, name)
 
 
-async def _mark_serving(servicer: health.aio.HealthServicer) -> None:
-    status = health_pb2.HealthCheckResponse.SERVING
+async def _mark_serving(
+    servicer: health.aio.HealthServicer,
+    status: int = health_pb2.HealthCheckResponse.SERVING,
+) -> None:
     await servicer.set("", status)
     for name in SERVICE_NAMES:
         await servicer.set(name, status)
+
+
+def _report_store_failure(
+    store: EmbeddedStore,
+    servicer: health.aio.HealthServicer,
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    """Set health to NOT_SERVING once DuckDB invalidates the store.
+
+    The store logs the failure and rejects every later call with
+    UNAVAILABLE; health lets a supervisor see it and restart the server.
+    """
+
+    tasks: set[asyncio.Task[None]] = set()
+
+    def mark_not_serving() -> None:
+        logger.error(
+            "Health set to NOT_SERVING: the telemetry store failed; restart the "
+            "server to recover it"
+        )
+        status = health_pb2.HealthCheckResponse.NOT_SERVING
+        task = loop.create_task(_mark_serving(servicer, status))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    def on_failure(_: BaseException) -> None:
+        # The store calls this from a worker thread.
+        loop.call_soon_threadsafe(mark_not_serving)
+
+    store.add_failure_listener(on_failure)

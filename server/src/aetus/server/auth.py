@@ -22,7 +22,9 @@ from typing import Any, Protocol
 import grpc
 
 from aetus.server.errors import ApiError, abort
+from aetus.server.eventlog import store_failed_error
 from aetus.server.records import DeviceRegistry, StoreError
+from aetus.server.store import StoreFailed
 
 logger = logging.getLogger(__name__)
 
@@ -233,6 +235,8 @@ def _bearer_token(metadata: Iterable[tuple[str, str | bytes]]) -> str | ApiError
 
 def registry_unavailable_error(exc: BaseException) -> ApiError:
     """Build the UNAVAILABLE error for a device registry that failed."""
+    if isinstance(exc, StoreFailed):
+        return store_failed_error(exc)
     return ApiError(
         grpc.StatusCode.UNAVAILABLE,
         f"the device registry failed ({type(exc).__name__}); retry with backoff",

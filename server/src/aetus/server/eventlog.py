@@ -18,6 +18,7 @@ import grpc
 
 from aetus.server.errors import ApiError
 from aetus.server.records import NormalizedBatch, TelemetryWriter, WriteResult
+from aetus.server.store import StoreFailed
 
 logger = logging.getLogger(__name__)
 
@@ -227,6 +228,8 @@ def shutting_down_error() -> ApiError:
 
 def storage_unavailable_error(exc: BaseException) -> ApiError:
     """Build the UNAVAILABLE error for a commit that failed in the store."""
+    if isinstance(exc, StoreFailed):
+        return store_failed_error(exc)
     return ApiError(
         grpc.StatusCode.UNAVAILABLE,
         f"storing the batch failed ({type(exc).__name__}) and nothing of it "
@@ -234,6 +237,16 @@ def storage_unavailable_error(exc: BaseException) -> ApiError:
         "are deduplicated",
         "STORAGE_UNAVAILABLE",
         {"error_type": type(exc).__name__},
+    )
+
+
+def store_failed_error(exc: StoreFailed) -> ApiError:
+    """Build the UNAVAILABLE error for a store that DuckDB has invalidated."""
+    return ApiError(
+        grpc.StatusCode.UNAVAILABLE,
+        f"{exc}; nothing of this call was stored or read, and calls fail until "
+        "an operator restarts the server",
+        "STORE_FAILED",
     )
 
 
@@ -255,4 +268,5 @@ __all__ = [
     "batch_size_bytes",
     "shutting_down_error",
     "storage_unavailable_error",
+    "store_failed_error",
 ]

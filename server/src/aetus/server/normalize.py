@@ -7,9 +7,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
+from google.protobuf.message import Message
 
 from aetus.server.checks import (
     NS_PER_MS,
@@ -34,6 +36,8 @@ from aetus.server.records import (
 )
 from aetus.server.validation import validate_event
 from aetus.telemetry.v1 import telemetry_pb2
+
+MessageT = TypeVar("MessageT", bound=Message)
 
 BootKey = tuple[str, str]
 
@@ -226,7 +230,7 @@ class _BatchBuilder:
                 time_source=source,
                 uptime_ms=event.uptime_ms,
                 firmware_version=event.firmware_version,
-                payload=event.SerializeToString(),
+                payload=_payload(event, body),
             )
         )
         self._request_indices.append(index)
@@ -437,6 +441,36 @@ def _missing_mask(series: _Series) -> npt.NDArray[np.bool_] | None:
     return np.concatenate(
         [np.array(series.point_missing, dtype=np.bool_), np.zeros(columns, np.bool_)]
     )
+
+
+def _payload(event: telemetry_pb2.Event, body: str) -> bytes:
+    """Serialise an event for storage, without the samples of a signal frame.
+
+    The store keeps a frame's samples once, with the frame, so a frame up
+    to the gRPC message limit is not held and written twice.
+    """
+    if body != "signal_frame":
+        return bytes(event.SerializeToString())
+    # Copying field by field leaves the samples behind, where CopyFrom would
+    # copy them first.
+    stripped = _copy_without(event, "signal_frame")
+    stripped.signal_frame.CopyFrom(_copy_without(event.signal_frame, "samples"))
+    return bytes(stripped.SerializeToString())
+
+
+def _copy_without(message: MessageT, skipped: str) -> MessageT:
+    copy = type(message)()
+    for descriptor, value in message.ListFields():
+        if descriptor.name == skipped:
+            continue
+        target = getattr(copy, descriptor.name)
+        if descriptor.is_repeated:
+            target.extend(value)
+        elif descriptor.message_type is not None:
+            target.CopyFrom(value)
+        else:
+            setattr(copy, descriptor.name, value)
+    return copy
 
 
 def _frame_record(

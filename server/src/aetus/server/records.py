@@ -57,11 +57,13 @@ class EventRecord:
     kind: EventKind
     # Wall-clock time in ns since the Unix epoch, after uptime correction.
     time_ns: int
-    # aetus.telemetry.v1.TimeSource as received, with UNSPECIFIED resolved.
+    # aetus.telemetry.v1.TimeSource as received, with UNSPECIFIED resolved;
+    # it stays UNSPECIFIED for an event placed at its arrival time.
     time_source: int
     uptime_ms: int
     firmware_version: int
     # The serialised aetus.telemetry.v1.Event, kept for replay and debugging.
+    # A signal frame's samples are left out: the stored frame holds them.
     payload: bytes
 
 

@@ -17,10 +17,17 @@ from aetus.query.v1 import query_service_pb2_grpc
 from aetus.server import downsample
 from aetus.server.auth import Authorizer
 from aetus.server.errors import ApiError, abort, invalid_argument
-from aetus.server.records import EventKind, ValueType
+from aetus.server.eventlog import store_failed_error
+from aetus.server.records import EventKind, StoreError, ValueType
 from aetus.server.services import _points
 from aetus.server.services._page_tokens import decode_token, encode_token
-from aetus.server.store import SAMPLED, EmbeddedStore, StreamInfo
+from aetus.server.store import (
+    SAMPLED,
+    EmbeddedStore,
+    StoreFailed,
+    StoreOutOfMemory,
+    StreamInfo,
+)
 from aetus.telemetry.v1 import telemetry_pb2
 
 logger = logging.getLogger(__name__)
@@ -33,6 +40,8 @@ MAX_PAGE_SIZE = 1000
 # clients: a raw point encodes to about 25 bytes, a bucket to about 100.
 MAX_RESPONSE_POINTS = 120_000
 MAX_RESPONSE_BUCKETS = 30_000
+# ReadStream calls that query the store at once; more wait for a free slot.
+MAX_CONCURRENT_READS = 2
 MAX_STRING_PAGE_BYTES = 2 * 1024 * 1024
 # Timestamps must fit int64 nanoseconds since the epoch.
 MIN_TIME_NS = -(2**63) + 1
@@ -60,10 +69,21 @@ class ReadRequest:
 class QueryService(query_service_pb2_grpc.QueryServiceServicer):
     """Serves aetus.query.v1.QueryService from the embedded store."""
 
-    def __init__(self, store: EmbeddedStore, authorizer: Authorizer) -> None:
-        """Serve reads from ``store``; ``authorizer`` checks read credentials."""
+    def __init__(
+        self,
+        store: EmbeddedStore,
+        authorizer: Authorizer,
+        max_concurrent_reads: int = MAX_CONCURRENT_READS,
+    ) -> None:
+        """Serve reads from ``store``; ``authorizer`` checks read credentials.
+
+        At most ``max_concurrent_reads`` ReadStream calls query the store at
+        once, and the others wait their turn, so reads together stay within
+        the store's memory limit and leave room for writes.
+        """
         self._store = store
         self._authorizer = authorizer
+        self._read_slots = asyncio.Semaphore(max_concurrent_reads)
 
     async def ListStreams(
         self,
@@ -81,6 +101,8 @@ class QueryService(query_service_pb2_grpc.QueryServiceServicer):
             )
         except ApiError as error:
             await abort(context, error)
+        except StoreError as exc:
+            await abort(context, store_read_error(exc))
         return pb.ListStreamsResponse(streams=[stream_message(s) for s in streams])
 
     async def ReadStream(
@@ -92,9 +114,12 @@ class QueryService(query_service_pb2_grpc.QueryServiceServicer):
         await self._authorizer.require_read(context)
         try:
             read = await self._read_request(request)
-            return await asyncio.to_thread(self._read, read)
+            async with self._read_slots:
+                return await asyncio.to_thread(self._read, read)
         except ApiError as error:
             await abort(context, error)
+        except StoreError as exc:
+            await abort(context, store_read_error(exc))
 
     async def ListEvents(
         self,
@@ -107,6 +132,8 @@ class QueryService(query_service_pb2_grpc.QueryServiceServicer):
             return await self._list_events(request)
         except ApiError as error:
             await abort(context, error)
+        except StoreError as exc:
+            await abort(context, store_read_error(exc))
 
     # ListEvents -------------------------------------------------------------
 
@@ -371,6 +398,27 @@ def stream_message(stream: StreamInfo) -> pb.Stream:
     if stream.kind == SAMPLED and stream.last_interval_ns > 0:
         message.nominal_rate_hz = 1e9 / stream.last_interval_ns
     return message
+
+
+def store_read_error(exc: StoreError) -> ApiError:
+    """Map a store failure during a read to a gRPC error a caller can act on."""
+    if isinstance(exc, StoreOutOfMemory):
+        return ApiError(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            f"the read needed more memory than the store's limit of "
+            f"{exc.limit_mb} MiB allows; request a shorter range (start_time, "
+            "end_time) or a smaller max_points, or retry when fewer reads run",
+            "READ_MEMORY_EXHAUSTED",
+            {"memory_limit_mb": str(exc.limit_mb)},
+        )
+    if isinstance(exc, StoreFailed):
+        return store_failed_error(exc)
+    logger.error("A read failed in the store: %s: %s", type(exc).__name__, exc)
+    return ApiError(
+        grpc.StatusCode.UNAVAILABLE,
+        f"the store failed to read ({type(exc).__name__}); retry with backoff",
+        "STORE_UNAVAILABLE",
+    )
 
 
 def _raw_budget(read: ReadRequest) -> int:

@@ -13,7 +13,12 @@ from aetus.server.store._reader import (
 )
 from aetus.server.store._registry import UnknownDevice
 from aetus.server.store._series_reads import ChannelPage
-from aetus.server.store._store import EmbeddedStore, StoreClosed
+from aetus.server.store._store import (
+    EmbeddedStore,
+    StoreClosed,
+    StoreFailed,
+    StoreOutOfMemory,
+)
 from aetus.server.store._writer import InvalidFrame
 
 __all__ = [
@@ -28,6 +33,8 @@ __all__ = [
     "InvalidFrame",
     "PointPage",
     "StoreClosed",
+    "StoreFailed",
+    "StoreOutOfMemory",
     "StoredFrame",
     "StreamInfo",
     "UnknownDevice",

@@ -21,8 +21,9 @@ LAYOUT_INTERLEAVED = 1
 LAYOUT_PLANAR = 2
 
 # Samples per channel decoded at once when a frame is summarised or read.
-# A chunk of 1 MiS of one channel takes 8 MiB as float64, plus temporaries.
-SUMMARY_CHUNK_SAMPLES = 1 << 20
+# A chunk of 256 Ki samples of one channel takes 2 MiB as float64, and its
+# summary or envelope needs a few times that in temporaries.
+SUMMARY_CHUNK_SAMPLES = 1 << 18
 
 
 class FrameDecodeError(ValueError):

@@ -1,10 +1,10 @@
 """Bounded-memory access to signal frames: metadata first, sample bytes in small sets.
 
 A frame may be as large as a gRPC message (16 MiB by default). A query that
-selects and sorts sample blobs holds every selected blob in DuckDB's buffer
-pool at once, so these reads never sort blobs: they page through frame
-metadata, choose the frames a read needs, and then fetch those frames' bytes
-by key, a few MiB at a time, decoding only the sample range that is used.
+selects and sorts whole frames holds every selected frame's bytes in DuckDB's
+buffer pool at once, so these reads page through frame metadata, choose the
+frames a read needs, and then fetch those frames' bytes by key, a few MiB at
+a time, decoding only the sample range that is used.
 """
 
 from __future__ import annotations
@@ -19,17 +19,23 @@ import numpy.typing as npt
 from aetus.server.records import ChannelSpec
 from aetus.server.store._codec import (
     ENCODING_DTYPES,
+    LAYOUT_PLANAR,
     SUMMARY_CHUNK_SAMPLES,
     decode_sample_range,
+    decode_samples,
 )
+from aetus.server.store._parts import join_parts, read_ranges
 
 Int64Array = npt.NDArray[np.int64]
 Float64Array = npt.NDArray[np.float64]
 
 # Frame metadata rows fetched per query while paging through a range.
 METADATA_ROWS_PER_FETCH = 1024
-# Sample bytes fetched per query. A larger frame is fetched alone.
-SAMPLE_BYTES_PER_FETCH = 8 * 1_048_576
+# Sample bytes fetched per query, except that a small frame is never split.
+SAMPLE_BYTES_PER_FETCH = 4 * 1_048_576
+# Frames up to this size are fetched whole; of larger ones only the parts
+# that hold the samples read.
+WHOLE_FRAME_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,54 +138,108 @@ def iter_decoded(
     slices: list[FrameSlice],
     chunk_samples: int = SUMMARY_CHUNK_SAMPLES,
 ) -> Iterator[tuple[FrameMeta, Int64Array, Float64Array]]:
-    """Yield each slice's sample times and values, at most ``chunk_samples`` a time.
+    """Yield each slice's sample times and values, in slice order.
 
-    Values have one row per channel of the frame. Sample bytes are fetched
-    SAMPLE_BYTES_PER_FETCH at a time, and only the slice is converted.
+    Values have one row per channel of the frame. Frames up to
+    WHOLE_FRAME_BYTES are fetched whole, several per query. Of a larger
+    frame only the parts that hold the slice are fetched, at most
+    SAMPLE_BYTES_PER_FETCH or ``chunk_samples`` samples at a time.
     """
-    for group in _fetch_groups(slices):
-        blobs = _fetch_samples(db, stream_key, [item.frame for item in group])
-        for item in group:
-            frame, samples = item.frame, blobs[item.frame.frame_key]
-            for first in range(item.first, item.stop, chunk_samples):
-                stop = min(item.stop, first + chunk_samples)
-                values = decode_sample_range(
-                    samples,
-                    frame.encoding,
-                    frame.layout,
-                    frame.sample_count,
-                    frame.channels,
-                    first,
-                    stop,
-                )
-                yield frame, frame.sample_times(first, stop), values
-        del blobs
-
-
-def _fetch_groups(slices: list[FrameSlice]) -> Iterator[list[FrameSlice]]:
-    group: list[FrameSlice] = []
-    size = 0
+    pending: list[FrameSlice] = []
+    pending_bytes = 0
     for item in slices:
-        if group and size + item.frame.byte_count > SAMPLE_BYTES_PER_FETCH:
-            yield group
-            group, size = [], 0
-        group.append(item)
-        size += item.frame.byte_count
-    if group:
-        yield group
+        size = item.frame.byte_count
+        if size <= WHOLE_FRAME_BYTES:
+            if pending and pending_bytes + size > SAMPLE_BYTES_PER_FETCH:
+                yield from _decode_whole(db, stream_key, pending)
+                pending, pending_bytes = [], 0
+            pending.append(item)
+            pending_bytes += size
+            continue
+        yield from _decode_whole(db, stream_key, pending)
+        pending, pending_bytes = [], 0
+        yield from _decode_ranges(db, stream_key, item, chunk_samples)
+    yield from _decode_whole(db, stream_key, pending)
 
 
-def _fetch_samples(
-    db: duckdb.DuckDBPyConnection, stream_key: int, frames: list[FrameMeta]
+def _decode_whole(
+    db: duckdb.DuckDBPyConnection, stream_key: int, slices: list[FrameSlice]
+) -> Iterator[tuple[FrameMeta, Int64Array, Float64Array]]:
+    if not slices:
+        return
+    keys = [item.frame.frame_key for item in slices]
+    blobs = join_parts(db, "frame_samples", "frame_key", keys)
+    missing = [key for key in keys if key not in blobs]
+    if missing:
+        blobs.update(_inline_samples(db, stream_key, missing))
+    for item in slices:
+        frame = item.frame
+        values = decode_sample_range(
+            blobs[frame.frame_key],
+            frame.encoding,
+            frame.layout,
+            frame.sample_count,
+            frame.channels,
+            item.first,
+            item.stop,
+        )
+        yield frame, frame.sample_times(item.first, item.stop), values
+
+
+def _decode_ranges(
+    db: duckdb.DuckDBPyConnection,
+    stream_key: int,
+    item: FrameSlice,
+    chunk_samples: int,
+) -> Iterator[tuple[FrameMeta, Int64Array, Float64Array]]:
+    frame = item.frame
+    row_bytes = max(1, frame.byte_count // max(1, frame.sample_count))
+    step = max(1, min(chunk_samples, SAMPLE_BYTES_PER_FETCH // row_bytes))
+    inline: bytes | None = None
+    for first in range(item.first, item.stop, step):
+        stop = min(item.stop, first + step)
+        ranges = _byte_ranges(frame, first, stop)
+        pieces = read_ranges(db, "frame_samples", "frame_key", frame.frame_key, ranges)
+        if pieces is None:
+            # NOTE: frames stored before frame_samples existed keep their
+            # bytes inline and are fetched whole, once per read.
+            if inline is None:
+                inline = _inline_samples(db, stream_key, [frame.frame_key])[
+                    frame.frame_key
+                ]
+            pieces = [inline[low:high] for low, high in ranges]
+        values = decode_samples(
+            b"".join(pieces), frame.encoding, frame.layout, stop - first, frame.channels
+        )
+        yield frame, frame.sample_times(first, stop), values
+
+
+def _byte_ranges(frame: FrameMeta, first: int, stop: int) -> list[tuple[int, int]]:
+    """Return the byte ranges that hold samples ``first`` to ``stop - 1``.
+
+    Joined in order, they form the sample bytes of a frame of ``stop - first``
+    samples in the same encoding and layout.
+    """
+    width = len(frame.channels)
+    sample_bytes = frame.byte_count // max(1, frame.sample_count * width)
+    if frame.layout == LAYOUT_PLANAR:
+        plane = frame.sample_count * sample_bytes
+        return [
+            (row * plane + first * sample_bytes, row * plane + stop * sample_bytes)
+            for row in range(width)
+        ]
+    row_bytes = width * sample_bytes
+    return [(first * row_bytes, stop * row_bytes)]
+
+
+def _inline_samples(
+    db: duckdb.DuckDBPyConnection, stream_key: int, keys: list[int]
 ) -> dict[int, bytes]:
-    # The time bounds let DuckDB skip row groups by their min/max statistics
-    # before it compares keys. No ORDER BY, so no blob is sorted or buffered.
-    starts = [frame.start_time_ns for frame in frames]
+    # No ORDER BY, so DuckDB never sorts or buffers these blobs.
     rows = db.execute(
         "SELECT frame_key, samples FROM frames WHERE stream_key = ? "
-        "AND start_time_ns BETWEEN ? AND ? "
         "AND frame_key IN (SELECT unnest(?::BIGINT[]))",
-        [stream_key, min(starts), max(starts), [f.frame_key for f in frames]],
+        [stream_key, keys],
     ).fetchall()
     return {int(key): bytes(samples) for key, samples in rows}
 

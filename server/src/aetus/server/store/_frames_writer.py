@@ -10,6 +10,7 @@ from aetus.server.records import FrameRecord
 from aetus.server.store._codec import ChannelSummary
 from aetus.server.store._dimensions import DimensionRows
 from aetus.server.store._keys import LayoutId
+from aetus.server.store._parts import insert_parts
 
 
 class FrameRows:
@@ -63,6 +64,8 @@ class FrameRows:
         # Both tables are read by DuckDB's replacement scan of local names.
         frame_table = self._frames.table()
         db.execute("INSERT INTO frames SELECT * FROM frame_table")
+        frame_keys = [int(key) for key in frame_table["frame_key"]]
+        insert_parts(db, "frame_samples", frame_keys, self._frames.samples)
         # NaN in the scanned arrays becomes NULL, which is what a channel with
         # no finite value stores.
         stat_table = self._stats.table()
@@ -75,6 +78,8 @@ class _FrameColumns:
 
     def __init__(self) -> None:
         self.columns: dict[str, list[object]] = {name: [] for name in FRAME_COLUMNS}
+        # Sample bytes, stored in frame_samples rather than in the frames row.
+        self.samples: list[bytes] = []
 
     def add(
         self,
@@ -93,10 +98,11 @@ class _FrameColumns:
             _end_time_ns(frame),
             frame.sample_interval_ns,
             frame.sample_count,
-            frame.samples,
+            b"",
         )
         for name, value in zip(FRAME_COLUMNS, values, strict=True):
             self.columns[name].append(value)
+        self.samples.append(frame.samples)
 
     def table(self) -> dict[str, npt.NDArray[np.generic]]:
         table: dict[str, npt.NDArray[np.generic]] = {

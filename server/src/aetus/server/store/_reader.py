@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from aetus.server.records import ChannelSpec, ValueType
+from aetus.server.store._parts import join_parts
 
 SCALAR = "scalar"
 SAMPLED = "sampled"
@@ -336,7 +338,17 @@ def _frames(
         f"ORDER BY f.start_time_ns, f.frame_key{suffix}",
         params,
     ).fetchall()
-    return [_stored_frame(row, names) for row in rows]
+    frames = [_stored_frame(row, names) for row in rows]
+    moved = [f.frame_key for f in frames if not f.samples and f.sample_count]
+    if not moved:
+        return frames
+    blobs = join_parts(db, "frame_samples", "frame_key", moved)
+    return [
+        dataclasses.replace(f, samples=blobs[f.frame_key])
+        if f.frame_key in blobs
+        else f
+        for f in frames
+    ]
 
 
 def _stored_frame(row: tuple[Any, ...], names: dict[int, str]) -> StoredFrame:

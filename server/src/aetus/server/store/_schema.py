@@ -98,7 +98,8 @@ CREATE TABLE IF NOT EXISTS events (
     uptime_ms UBIGINT NOT NULL,
     firmware_version UINTEGER NOT NULL,
     received_time_ns BIGINT NOT NULL,
-    -- The serialised aetus.telemetry.v1.Event as received.
+    -- The serialised aetus.telemetry.v1.Event as received; empty when it is
+    -- larger than one part and stored in event_payloads instead.
     -- TODO: no retention job deletes old payloads yet; they stay with the data.
     payload BLOB NOT NULL,
     PRIMARY KEY (boot_key, sequence)
@@ -126,6 +127,7 @@ CREATE TABLE IF NOT EXISTS frames (
     end_time_ns BIGINT NOT NULL,
     sample_interval_ns BIGINT NOT NULL,
     sample_count INTEGER NOT NULL,
+    -- Empty since the bytes moved to frame_samples; older stores keep them here.
     samples BLOB NOT NULL
 );
 
@@ -148,6 +150,22 @@ CREATE TABLE IF NOT EXISTS frame_channel_stats (
     first_value DOUBLE,
     last_value DOUBLE,
     sum_value DOUBLE NOT NULL
+);
+
+-- Sample bytes of frames in parts of at most 8 KiB, in order of part; see
+-- aetus.server.store._parts for why. frames.samples is empty for such frames.
+CREATE TABLE IF NOT EXISTS frame_samples (
+    frame_key BIGINT NOT NULL,
+    part INTEGER NOT NULL,
+    bytes BLOB NOT NULL
+);
+
+-- Payloads of events larger than one part, stored like frame_samples;
+-- events.payload is empty for such events.
+CREATE TABLE IF NOT EXISTS event_payloads (
+    event_key BIGINT NOT NULL,
+    part INTEGER NOT NULL,
+    bytes BLOB NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS device_events (

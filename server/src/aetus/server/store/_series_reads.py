@@ -22,6 +22,9 @@ Float64Array = npt.NDArray[np.float64]
 MAX_SQL_BUCKETS = 1_000_000
 # Points held in memory at once when a scalar envelope is reduced in numpy.
 CHUNK_POINTS = 200_000
+# Decoded samples held at once while split frames are reduced to buckets.
+# Each sample takes about 100 bytes as items and reduction temporaries.
+ENVELOPE_CHUNK_SAMPLES = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,9 +173,9 @@ def _split_frame_items(
 ) -> list[downsample.Items]:
     """Return items for the samples of frames that cross a bucket edge.
 
-    Samples are decoded in chunks. Once more than CHUNK_POINTS samples are
-    held, they are reduced to one item per bucket, so memory depends on the
-    chunk and bucket counts, not on the frames' sizes.
+    Samples are decoded in chunks. Once more than ENVELOPE_CHUNK_SAMPLES
+    samples are held, they are reduced to one item per bucket, so memory
+    depends on the chunk and bucket counts, not on the frames' sizes.
     """
     slices = []
     for meta in metas:
@@ -182,11 +185,14 @@ def _split_frame_items(
     held: list[downsample.Items] = []
     reduced: list[downsample.Items] = []
     held_count = 0
-    for frame, times, values in _frame_scan.iter_decoded(db, stream_key, slices):
+    decoded = _frame_scan.iter_decoded(
+        db, stream_key, slices, chunk_samples=ENVELOPE_CHUNK_SAMPLES
+    )
+    for frame, times, values in decoded:
         row = [channel.name for channel in frame.channels].index(name)
         held.append(downsample.sample_items(times, values[row]))
         held_count += len(times)
-        if held_count > CHUNK_POINTS:
+        if held_count > ENVELOPE_CHUNK_SAMPLES:
             merged = downsample.concat_items(reduced + held)
             reduced = [downsample.reduce_items(merged, edges).as_items()]
             held, held_count = [], 0

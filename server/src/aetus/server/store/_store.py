@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -57,6 +57,21 @@ class StoreClosed(StoreError):
     """The store was used after close()."""
 
 
+class StoreFailed(StoreError):
+    """DuckDB invalidated the database; only a restart of the server recovers it."""
+
+
+class StoreOutOfMemory(StoreError):
+    """A query needed more memory than DuckDB's memory_limit allows."""
+
+    def __init__(self, limit_mb: int, detail: str) -> None:
+        super().__init__(
+            f"the query needed more than the store's memory limit of {limit_mb} MiB "
+            f"({detail})"
+        )
+        self.limit_mb = limit_mb
+
+
 class EmbeddedStore:
     """Telemetry, device registry and read queries in one DuckDB file.
 
@@ -70,7 +85,7 @@ class EmbeddedStore:
         self,
         data_dir: Path,
         *,
-        memory_limit_mb: int = 64,
+        memory_limit_mb: int = 48,
         threads: int = 2,
     ) -> None:
         """Open or create the store in ``data_dir``.
@@ -82,18 +97,35 @@ class EmbeddedStore:
         """
         data_dir.mkdir(parents=True, exist_ok=True)
         self.path = data_dir / DATABASE_FILE
+        self.memory_limit_mb = memory_limit_mb
+        self._failure: BaseException | None = None
+        self._failure_listeners: list[Callable[[BaseException], None]] = []
         self._root = duckdb.connect(
             str(self.path),
-            config={"memory_limit": f"{memory_limit_mb}MiB", "threads": threads},
+            config={
+                "memory_limit": f"{memory_limit_mb}MiB",
+                "threads": threads,
+                "checkpoint_threshold": "4MiB",
+            },
         )
         self._write_lock = threading.Lock()
         self._cursor_lock = threading.Lock()
+        self._failure_lock = threading.Lock()
         self._closed = False
         self._db = self._root.cursor()
         self._create_schema()
         self._keys = Keys()
         self._load_keys()
         logger.info("Opened telemetry store %s", self.path)
+
+    def add_failure_listener(self, listener: Callable[[BaseException], None]) -> None:
+        """Register ``listener``, called once by the thread that saw DuckDB fail."""
+        self._failure_listeners.append(listener)
+
+    @property
+    def failure(self) -> BaseException | None:
+        """The error that invalidated the database, or None while it is usable."""
+        return self._failure
 
     def close(self) -> None:
         """Checkpoint and close the database; later calls raise StoreClosed."""
@@ -140,6 +172,7 @@ class EmbeddedStore:
             try:
                 return self._write_together(batches)
             except _WRITE_ERRORS as exc:
+                self._check_invalidated(exc)
                 logger.warning(
                     "Writing %d batches in one transaction failed (%s); "
                     "retrying each in its own transaction",
@@ -179,6 +212,7 @@ class EmbeddedStore:
         try:
             return self._write_together([batch])[0]
         except _WRITE_ERRORS as exc:
+            self._check_invalidated(exc)
             logger.error(
                 "Storing a batch of %d events failed: %s", len(batch.events), exc
             )
@@ -191,7 +225,9 @@ class EmbeddedStore:
         try:
             yield
             self._db.execute("COMMIT")
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, duckdb.Error):
+                self._note_invalidated(exc)
             self._rollback()
             raise
         self._keys.commit()
@@ -203,6 +239,9 @@ class EmbeddedStore:
         except duckdb.TransactionException:
             # A failed COMMIT has already ended the transaction.
             logger.debug("No transaction left to roll back in %s", self.path)
+        except duckdb.Error as exc:
+            # An invalidated database rejects ROLLBACK as well.
+            self._note_invalidated(exc)
 
     def boot_time_ns(self, device_id: str, boot_id: str) -> int | None:
         """Return the stored boot start estimate for an uptime-only boot."""
@@ -438,17 +477,53 @@ class EmbeddedStore:
 
     @contextmanager
     def _reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Yield a cursor of its own; DuckDB errors become StoreError subclasses.
+
+        Raises:
+            StoreOutOfMemory: The query exceeded DuckDB's memory limit.
+            StoreFailed: DuckDB has invalidated the database.
+        """
         with self._cursor_lock:
             self._check_open()
             cursor = self._root.cursor()
         try:
             yield cursor
+        except duckdb.Error as exc:
+            self._check_invalidated(exc)
+            if isinstance(exc, duckdb.OutOfMemoryException):
+                logger.warning("A read exceeded the store's memory limit: %s", exc)
+                raise StoreOutOfMemory(self.memory_limit_mb, _first_line(exc)) from exc
+            raise
         finally:
             cursor.close()
 
     def _check_open(self) -> None:
         if self._closed:
             raise StoreClosed(f"Telemetry store {self.path} is closed")
+        if self._failure is not None:
+            raise StoreFailed(_failed_message(self.path, self._failure))
+
+    def _check_invalidated(self, exc: BaseException) -> None:
+        """Raise StoreFailed when ``exc`` means DuckDB invalidated the database."""
+        self._note_invalidated(exc)
+        if self._failure is not None:
+            raise StoreFailed(_failed_message(self.path, self._failure)) from exc
+
+    def _note_invalidated(self, exc: BaseException) -> None:
+        if not _is_invalidation(exc):
+            return
+        with self._failure_lock:
+            if self._failure is not None:
+                return
+            self._failure = exc
+        logger.critical(
+            "DuckDB invalidated the telemetry store %s; every read and write now "
+            "fails until the server is restarted: %s",
+            self.path,
+            exc,
+        )
+        for listener in self._failure_listeners:
+            listener(exc)
 
     # Opening ------------------------------------------------------------------
 
@@ -511,3 +586,23 @@ class EmbeddedStore:
                 for k, u, s, o in zip(channel_keys, units, scales, offsets, strict=True)
             )
             keys.layouts.put((stream_key, encoding, layout, specs), key, pending=False)
+
+
+def _is_invalidation(exc: BaseException) -> bool:
+    # DuckDB 2.0 raises FatalException, or an IO error whose message says the
+    # database "has been invalidated", after a failed commit or checkpoint.
+    return isinstance(exc, duckdb.FatalException) or (
+        isinstance(exc, duckdb.Error) and "invalidated" in str(exc)
+    )
+
+
+def _failed_message(path: Path, failure: BaseException) -> str:
+    return (
+        f"the telemetry store {path} failed ({_first_line(failure)}) and DuckDB "
+        "invalidated it; restart the server, which recovers every committed batch"
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

@@ -33,6 +33,7 @@ from aetus.server.store._codec import (
 from aetus.server.store._dimensions import DimensionRows
 from aetus.server.store._frames_writer import FrameRows
 from aetus.server.store._keys import Keys
+from aetus.server.store._parts import PART_BYTES, insert_parts
 from aetus.server.store._points_writer import PointRows, object_array
 
 BoolArray = npt.NDArray[np.bool_]
@@ -280,7 +281,7 @@ def _insert_events(
         "uptime_ms": np.array(rows["uptime_ms"], dtype=np.uint64),
         "firmware_version": np.array(rows["firmware_version"], dtype=np.uint32),
         "received_time_ns": np.array(rows["received_time_ns"], dtype=np.int64),
-        "payload": object_array(rows["payload"]),
+        "payload": object_array(_inline_payload(item) for item in rows["payload"]),
     }
     inserted = db.execute(
         "INSERT INTO events SELECT event_key, device_key, boot_key, sequence, "
@@ -289,7 +290,30 @@ def _insert_events(
         "ON CONFLICT DO NOTHING RETURNING event_key"
     ).fetchnumpy()["event_key"]
     new[np.asarray(inserted, dtype=np.int64) - first] = True
+    _insert_large_payloads(db, rows, first, new)
     return _GroupEvents(first, offsets, new)
+
+
+def _inline_payload(payload: object) -> bytes:
+    """Return what events.payload stores: the payload, or b"" if it goes in parts."""
+    assert isinstance(payload, bytes)
+    return b"" if len(payload) > PART_BYTES else payload
+
+
+def _insert_large_payloads(
+    db: duckdb.DuckDBPyConnection,
+    rows: dict[str, list[object]],
+    first: int,
+    new: BoolArray,
+) -> None:
+    keys: list[int] = []
+    payloads: list[bytes] = []
+    for position, payload in zip(rows["position"], rows["payload"], strict=True):
+        assert isinstance(position, int) and isinstance(payload, bytes)
+        if len(payload) > PART_BYTES and new[position]:
+            keys.append(first + position)
+            payloads.append(payload)
+    insert_parts(db, "event_payloads", keys, payloads)
 
 
 _EVENT_COLUMNS = (
