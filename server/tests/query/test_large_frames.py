@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import grpc
 import numpy as np
@@ -19,7 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from aetus.ingest.v1 import ingest_service_pb2, ingest_service_pb2_grpc
 from aetus.query.v1 import query_service_pb2 as pb
 from aetus.query.v1 import query_service_pb2_grpc
-from aetus.server.testing import bearer
+from aetus.server.testing import bearer, server_process
 from aetus.telemetry.v1 import telemetry_pb2
 
 NS_PER_S = 1_000_000_000
@@ -81,38 +78,6 @@ def _peak_rss(pid: int) -> Iterator[list[int]]:
         sampler.join()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@asynccontextmanager
-async def _server_process(data_dir: Path) -> AsyncIterator[tuple[int, str]]:
-    """Run ``aetus serve`` as its own process; yield its pid and address."""
-    address = f"127.0.0.1:{_free_port()}"
-    environment = {**os.environ, "AETUS_ADMIN_TOKEN": ADMIN_TOKEN}
-    process = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).with_name("aetus")),
-        "serve",
-        "--grpc-address",
-        address,
-        "--data-dir",
-        str(data_dir),
-        env=environment,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        async with grpc.aio.insecure_channel(address) as channel:
-            await asyncio.wait_for(channel.channel_ready(), timeout=20)
-        yield process.pid, address
-    finally:
-        process.terminate()
-        _, errors = await asyncio.wait_for(process.communicate(), timeout=20)
-        assert b"Traceback" not in errors, errors.decode(errors="replace")[-2000:]
-
-
 def _read(start_ns: int, end_ns: int, max_points: int, mode: int):
     request = pb.ReadStreamRequest(
         device_id="dev-01", stream="vib", max_points=max_points, mode=mode
@@ -128,7 +93,7 @@ async def test_large_frames_reads_with_writes_bounded(tmp_path) -> None:
     end_ns = first_ns + FRAME_COUNT * frame_span_ns
 
     async with (
-        _server_process(tmp_path / "data") as (pid, address),
+        server_process(tmp_path / "data", ADMIN_TOKEN) as (process, address),
         grpc.aio.insecure_channel(
             address,
             options=[("grpc.max_receive_message_length", 32 * 1_048_576)],
@@ -139,7 +104,7 @@ async def test_large_frames_reads_with_writes_bounded(tmp_path) -> None:
         query = query_service_pb2_grpc.QueryServiceStub(channel)
         health = health_pb2_grpc.HealthStub(channel)
 
-        with _peak_rss(pid) as peak:
+        with _peak_rss(process.pid) as peak:
             for index in range(FRAME_COUNT):
                 request = ingest_service_pb2.IngestEventsRequest(
                     events=[_frame_event(index, first_ns + index * frame_span_ns)]

@@ -10,8 +10,12 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from aetus.query.v1 import query_service_pb2 as pb
+from aetus.query.v1 import query_service_pb2_grpc
 from aetus.server.records import ChannelSpec, ValueType
+from aetus.server.services.query import QueryService
 from aetus.server.store import EmbeddedStore
+
+from .conftest import FixedTokenAuthorizer
 
 S = 1_000_000_000
 T0 = 1_714_564_800 * S
@@ -264,3 +268,50 @@ async def test_list_events_invalid_arguments(seeded, stub, auth) -> None:
     assert reversed_range.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert violation_field(reversed_range.value) == "end_time"
     assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_read_stream_memory_limit_exhausted(tmp_path, build, auth) -> None:
+    # A 16 MiB store limit is too small for the median interval of 400,000
+    # points, which a first raw page of a longer range computes in DuckDB.
+    store = EmbeddedStore(tmp_path / "small", memory_limit_mb=16)
+    count = 400_000
+    times = T0 + np.arange(count, dtype=np.int64) * 1_000_000
+    store.write(
+        build.scalar(
+            "v",
+            times,
+            np.linspace(0, 1, count),
+            ValueType.DOUBLE,
+            points_per_event=1000,
+        )
+    )
+    server = grpc.aio.server()
+    query_service_pb2_grpc.add_QueryServiceServicer_to_server(
+        QueryService(store, FixedTokenAuthorizer()), server
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    request = pb.ReadStreamRequest(
+        device_id="dev-01",
+        stream="v",
+        start_time=stamp(T0),
+        end_time=stamp(T0 + count * 1_000_000),
+        max_points=10,
+        mode=pb.READ_MODE_RAW,
+    )
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = query_service_pb2_grpc.QueryServiceStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.ReadStream(request, metadata=auth)
+    finally:
+        await server.stop(None)
+        store.close()
+
+    details = caught.value.details()
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "memory than the store's limit of 16 MiB" in details
+    assert "shorter range" in details
+    assert "smaller max_points" in details
+    assert "DuckDB" not in details
+    assert "Out of Memory" not in details

@@ -244,9 +244,11 @@ def store_failed_error(exc: StoreFailed) -> ApiError:
     """Build the UNAVAILABLE error for a store that DuckDB has invalidated."""
     return ApiError(
         grpc.StatusCode.UNAVAILABLE,
-        f"{exc}; nothing of this call was stored or read, and calls fail until "
-        "an operator restarts the server",
+        "the telemetry store failed and DuckDB invalidated it, so nothing of "
+        "this call was stored or read; calls fail until an operator restarts "
+        "the server, whose log names the cause",
         "STORE_FAILED",
+        {"error_type": type(exc).__name__},
     )
 
 

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import os
+import socket
+import sys
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import grpc
+
 from aetus.server.app import RunningServer, start_server
 from aetus.server.config import Settings
 
-__all__ = ["bearer", "running_server"]
+__all__ = ["bearer", "running_server", "server_process"]
 
 
 @asynccontextmanager
@@ -39,3 +45,48 @@ async def running_server(
 def bearer(token: str) -> tuple[tuple[str, str], ...]:
     """Return call metadata that carries ``token`` as a bearer credential."""
     return (("authorization", f"Bearer {token}"),)
+
+
+@asynccontextmanager
+async def server_process(
+    data_dir: Path,
+    admin_token: str,
+    preexec_fn: Callable[[], None] | None = None,
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+    """Run ``aetus serve`` as its own process on a free loopback port.
+
+    Yields the process and its address once the server accepts
+    connections. Its log (stderr) goes to ``<data_dir>.log``. The process
+    is terminated when the block ends.
+
+    Args:
+        data_dir: Folder for the store.
+        admin_token: Admin credential the server accepts.
+        preexec_fn: Run in the child before it starts, for example to set
+            resource limits.
+    """
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{probe.getsockname()[1]}"
+    log = data_dir.with_name(data_dir.name + ".log").open("wb")
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("aetus")),
+        "serve",
+        "--grpc-address",
+        address,
+        "--data-dir",
+        str(data_dir),
+        env={**os.environ, "AETUS_ADMIN_TOKEN": admin_token},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=log,
+        preexec_fn=preexec_fn,
+    )
+    log.close()
+    try:
+        async with grpc.aio.insecure_channel(address) as channel:
+            await asyncio.wait_for(channel.channel_ready(), timeout=20)
+        yield process, address
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        await asyncio.wait_for(process.wait(), timeout=20)

@@ -17,17 +17,11 @@ from aetus.query.v1 import query_service_pb2_grpc
 from aetus.server import downsample
 from aetus.server.auth import Authorizer
 from aetus.server.errors import ApiError, abort, invalid_argument
-from aetus.server.eventlog import store_failed_error
 from aetus.server.records import EventKind, StoreError, ValueType
 from aetus.server.services import _points
 from aetus.server.services._page_tokens import decode_token, encode_token
-from aetus.server.store import (
-    SAMPLED,
-    EmbeddedStore,
-    StoreFailed,
-    StoreOutOfMemory,
-    StreamInfo,
-)
+from aetus.server.services._store_errors import store_read_error
+from aetus.server.store import SAMPLED, EmbeddedStore, StreamInfo
 from aetus.telemetry.v1 import telemetry_pb2
 
 logger = logging.getLogger(__name__)
@@ -398,27 +392,6 @@ def stream_message(stream: StreamInfo) -> pb.Stream:
     if stream.kind == SAMPLED and stream.last_interval_ns > 0:
         message.nominal_rate_hz = 1e9 / stream.last_interval_ns
     return message
-
-
-def store_read_error(exc: StoreError) -> ApiError:
-    """Map a store failure during a read to a gRPC error a caller can act on."""
-    if isinstance(exc, StoreOutOfMemory):
-        return ApiError(
-            grpc.StatusCode.RESOURCE_EXHAUSTED,
-            f"the read needed more memory than the store's limit of "
-            f"{exc.limit_mb} MiB allows; request a shorter range (start_time, "
-            "end_time) or a smaller max_points, or retry when fewer reads run",
-            "READ_MEMORY_EXHAUSTED",
-            {"memory_limit_mb": str(exc.limit_mb)},
-        )
-    if isinstance(exc, StoreFailed):
-        return store_failed_error(exc)
-    logger.error("A read failed in the store: %s: %s", type(exc).__name__, exc)
-    return ApiError(
-        grpc.StatusCode.UNAVAILABLE,
-        f"the store failed to read ({type(exc).__name__}); retry with backoff",
-        "STORE_UNAVAILABLE",
-    )
 
 
 def _raw_budget(read: ReadRequest) -> int:

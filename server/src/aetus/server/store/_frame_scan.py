@@ -1,7 +1,7 @@
 """Bounded-memory access to signal frames: metadata first, sample bytes in small sets.
 
 A frame may be as large as a gRPC message (16 MiB by default). A query that
-selects and sorts whole frames holds every selected frame's bytes in DuckDB's
+selects and sorts whole frames keeps every selected frame's bytes in DuckDB's
 buffer pool at once, so these reads page through frame metadata, choose the
 frames a read needs, and then fetch those frames' bytes by key, a few MiB at
 a time, decoding only the sample range that is used.

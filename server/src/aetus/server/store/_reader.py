@@ -224,6 +224,9 @@ def median_interval_ns(
     times, computed in SQL so that a long range is never fetched. None for
     fewer than two points.
     """
+    # NOTE: the window sorts every point of the range, so about a million
+    # points exceed a 48 MiB memory limit, and the read then fails with
+    # StoreOutOfMemory (RESOURCE_EXHAUSTED) rather than returning a page.
     # quantile_disc(x, 0.5) returns the lower of the two middle values, so
     # the same of the negated intervals gives the upper one. Both stay
     # integers, where DuckDB's median() would round large ones as DOUBLE.

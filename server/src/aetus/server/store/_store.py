@@ -589,8 +589,8 @@ class EmbeddedStore:
 
 
 def _is_invalidation(exc: BaseException) -> bool:
-    # DuckDB 2.0 raises FatalException, or an IO error whose message says the
-    # database "has been invalidated", after a failed commit or checkpoint.
+    # After a failed commit or checkpoint, DuckDB 2.0 raises FatalException or
+    # an error whose message contains "has been invalidated".
     return isinstance(exc, duckdb.FatalException) or (
         isinstance(exc, duckdb.Error) and "invalidated" in str(exc)
     )
