@@ -28,6 +28,7 @@ from typing import Any
 
 import grpc
 import numpy as np
+
 from aetus.query.v1 import query_service_pb2 as pb
 from aetus.query.v1 import query_service_pb2_grpc
 from aetus.server.records import (

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from aetus.server.records import (
     EventKey,
     EventKind,
