@@ -14,6 +14,7 @@ from aetus.query.v1 import query_service_pb2_grpc
 from aetus.server.records import ChannelSpec, ValueType
 from aetus.server.services.query import QueryService
 from aetus.server.store import EmbeddedStore
+from aetus.server.store._reader import EXACT_MEDIAN_MAX_POINTS
 
 from .conftest import FixedTokenAuthorizer
 
@@ -271,11 +272,11 @@ async def test_list_events_invalid_arguments(seeded, stub, auth) -> None:
 
 
 async def test_read_stream_memory_limit_exhausted(tmp_path, build, auth) -> None:
-    # A 16 MiB store limit is too small for the median interval of 400,000
-    # points, which a first raw page of a longer range computes in DuckDB.
-    store = EmbeddedStore(tmp_path / "small", memory_limit_mb=16)
-    count = 400_000
+    # A 4 MiB store limit is too small for the exact median interval at its
+    # point limit, which a first raw page of a range computes in DuckDB.
+    count = EXACT_MEDIAN_MAX_POINTS
     times = T0 + np.arange(count, dtype=np.int64) * 1_000_000
+    store = EmbeddedStore(tmp_path / "small")
     store.write(
         build.scalar(
             "v",
@@ -285,6 +286,8 @@ async def test_read_stream_memory_limit_exhausted(tmp_path, build, auth) -> None
             points_per_event=1000,
         )
     )
+    store.close()
+    store = EmbeddedStore(tmp_path / "small", memory_limit_mb=4)
     server = grpc.aio.server()
     query_service_pb2_grpc.add_QueryServiceServicer_to_server(
         QueryService(store, FixedTokenAuthorizer()), server
@@ -310,7 +313,7 @@ async def test_read_stream_memory_limit_exhausted(tmp_path, build, auth) -> None
 
     details = caught.value.details()
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert "memory than the store's limit of 16 MiB" in details
+    assert "memory than the store's limit of 4 MiB" in details
     assert "shorter range" in details
     assert "smaller max_points" in details
     assert "DuckDB" not in details

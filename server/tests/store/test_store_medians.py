@@ -10,6 +10,7 @@ import pytest
 from aetus.server import downsample
 from aetus.server.records import ChannelSpec, ValueType
 from aetus.server.store import EmbeddedStore
+from aetus.server.store._reader import EXACT_MEDIAN_MAX_POINTS
 
 MS = 1_000_000
 S = 1_000_000_000
@@ -68,3 +69,23 @@ def test_store_median_channel_matches_numpy(store: EmbeddedStore, build) -> None
             expected = downsample.median_interval_ns(times[low:high])
             got = store.median_interval_ns(stream, name, start_ns, end_ns)
             assert got == expected, (name, low, high)
+
+
+@pytest.mark.parametrize("extra", [0, 1], ids=["exact-limit", "windowed"])
+def test_store_median_scalar_limit_matches_numpy(
+    store: EmbeddedStore, build, extra: int
+) -> None:
+    count = EXACT_MEDIAN_MAX_POINTS + extra
+    rng = np.random.default_rng(count)
+    steps = rng.choice([3, 4, 4, 4, 9], size=count).astype(np.int64) * MS
+    times = T0 + np.cumsum(steps)
+    store.write(
+        build.scalar(
+            "m", times, np.zeros(count), ValueType.DOUBLE, points_per_event=8192
+        )
+    )
+    stream = store.find_stream("dev-01", "m")
+
+    median = store.median_interval_ns(stream, "", 0, 2**62)
+
+    assert median == downsample.median_interval_ns(times)

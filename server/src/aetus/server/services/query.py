@@ -334,7 +334,8 @@ class QueryService(query_service_pb2_grpc.QueryServiceServicer):
                 read.stream, "", read.start_ns, read.end_ns
             )
         else:
-            # The page contains the whole range, so its median is the range's.
+            # The page contains the whole range, which is then within the
+            # store's exact median limit, so the two medians are equal.
             median = downsample.median_interval_ns(times)
 
         series = pb.ChannelSeries(unit=read.stream.unit)

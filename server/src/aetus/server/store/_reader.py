@@ -10,11 +10,20 @@ import duckdb
 import numpy as np
 import numpy.typing as npt
 
+from aetus.server import downsample
 from aetus.server.records import ChannelSpec, ValueType
 from aetus.server.store._parts import join_parts
 
 SCALAR = "scalar"
 SAMPLED = "sampled"
+# A scalar range of up to this many points gets the exact median interval.
+# It must be at least the maximum points of one raw page (MAX_MAX_POINTS in
+# services.query), because a range read in one page takes its median from
+# that page, and paging must not change the median.
+EXACT_MEDIAN_MAX_POINTS = 131_072
+# Windows and points per window that estimate the median of a larger range.
+MEDIAN_WINDOW_COUNT = 64
+MEDIAN_WINDOW_POINTS = 1_024
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,13 +229,17 @@ def median_interval_ns(
 ) -> int | None:
     """Return the median interval between a series' points in a range.
 
-    The value equals ``downsample.median_interval_ns`` of the range's point
-    times, computed in SQL so that a long range is never fetched. None for
-    fewer than two points.
+    For a range of at most ``EXACT_MEDIAN_MAX_POINTS`` points the value equals
+    ``downsample.median_interval_ns`` of the range's point times. A larger
+    range gets the windowed estimate of ``_windowed_median_interval_ns``. The
+    range is never fetched whole. None for fewer than two points.
     """
-    # NOTE: the window sorts every point of the range, so about a million
-    # points exceed a 48 MiB memory limit, and the read then fails with
-    # StoreOutOfMemory (RESOURCE_EXHAUSTED) rather than returning a page.
+    count = count_points(db, series_key, start_ns, end_ns)
+    if count < 2:
+        return None
+    if count > EXACT_MEDIAN_MAX_POINTS:
+        return _windowed_median_interval_ns(db, series_key, start_ns, end_ns)
+
     # quantile_disc(x, 0.5) returns the lower of the two middle values, so
     # the same of the negated intervals gives the upper one. Both stay
     # integers, where DuckDB's median() would round large ones as DOUBLE.
@@ -239,6 +252,30 @@ def median_interval_ns(
     if row is None or row[0] is None:
         return None
     return (int(row[0]) + int(row[1])) // 2
+
+
+def _windowed_median_interval_ns(
+    db: duckdb.DuckDBPyConnection, series_key: int, start_ns: int, end_ns: int
+) -> int | None:
+    # Approximation: the range is cut into MEDIAN_WINDOW_COUNT slices of equal
+    # time span, and the median is taken over the intervals between the first
+    # MEDIAN_WINDOW_POINTS points of each slice. Each slice is a top-N query
+    # of bounded memory, and the result depends only on the data and the range.
+    span = end_ns - start_ns
+    bounds = [
+        start_ns + span * i // MEDIAN_WINDOW_COUNT
+        for i in range(MEDIAN_WINDOW_COUNT + 1)
+    ]
+    parts = []
+    for index in range(MEDIAN_WINDOW_COUNT):
+        times = db.execute(
+            "SELECT time_ns FROM points WHERE series_key = ? AND time_ns >= ? "
+            "AND time_ns < ? ORDER BY time_ns LIMIT ?",
+            [series_key, bounds[index], bounds[index + 1], MEDIAN_WINDOW_POINTS],
+        ).fetchnumpy()["time_ns"]
+        parts.append(np.diff(np.asarray(times, dtype=np.int64)))
+    intervals = np.concatenate(parts)
+    return downsample.weighted_median(intervals, np.ones_like(intervals))
 
 
 def read_points(
