@@ -15,7 +15,7 @@ import grpc
 
 from aetus.ingest.v1 import ingest_service_pb2, ingest_service_pb2_grpc
 from aetus.query.v1 import query_service_pb2, query_service_pb2_grpc
-from aetus.sdk._config import KEEPALIVE_OPTIONS, ClientSettings
+from aetus.sdk._config import ClientSettings, channel_option_list
 from aetus.sdk._http import post_ingest
 from aetus.sdk._read import (
     EnvelopeSeries,
@@ -115,7 +115,8 @@ class AsyncClient:
         target: host:port of the server or the Envoy front door. Default:
             AETUS_TARGET, then 127.0.0.1:50051.
         credentials: TLS channel credentials; None opens a plaintext channel.
-        channel_options: Extra gRPC channel options, applied last.
+        channel_options: Extra gRPC channel options. Each one overrides the
+            SDK's option of the same key, such as grpc.keepalive_time_ms.
         **settings: Any ClientSettings field, such as ``token`` or
             ``timeout_s``; each falls back to its AETUS_* variable, then to
             its default.
@@ -134,15 +135,7 @@ class AsyncClient:
         **settings: Unpack[ClientOptions],
     ) -> None:
         self.settings = ClientSettings.load(target=target, **settings)
-        options = [
-            ("grpc.max_send_message_length", self.settings.max_message_bytes),
-            (
-                "grpc.max_receive_message_length",
-                self.settings.max_receive_message_bytes,
-            ),
-            *KEEPALIVE_OPTIONS,
-            *channel_options,
-        ]
+        options = channel_option_list(self.settings, channel_options)
         if credentials is None:
             self._channel = grpc.aio.insecure_channel(
                 self.settings.target, options=options

@@ -6,7 +6,7 @@ Every environment variable the SDK reads is listed in ``ENVIRONMENT``.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -33,15 +33,35 @@ DEFAULT_MAX_MESSAGE_BYTES = 4 * 1_048_576
 
 # Channel keepalive. The client pings every 10 s, also with no call open, so a
 # dead connection is noticed within keepalive_time + keepalive_timeout. The
-# server must allow pings this often (grpc.http2.min_recv_ping_interval_
-# without_data_ms <= 10000 and grpc.keepalive_permit_without_calls = 1), or it
-# ends the connection with GOAWAY too_many_pings.
+# server must allow pings this often (grpc.http2.min_ping_interval_without_
+# data_ms <= 10000 and grpc.keepalive_permit_without_calls = 1), or it ends
+# the connection with GOAWAY too_many_pings.
 KEEPALIVE_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.keepalive_time_ms", 10_000),
     ("grpc.keepalive_timeout_ms", 20_000),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),
 )
+
+
+def channel_option_list(
+    settings: ClientSettings, caller_options: Sequence[tuple[str, Any]]
+) -> list[tuple[str, Any]]:
+    """Build a channel's gRPC options: the caller's, then the SDK's defaults.
+
+    gRPC core uses the first copy of a repeated key, so the caller's options
+    come first, and an SDK default whose key the caller sets is left out.
+    """
+    defaults = [
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.max_receive_message_length", settings.max_receive_message_bytes),
+        *KEEPALIVE_OPTIONS,
+    ]
+    caller_keys = {key for key, _ in caller_options}
+    return [
+        *caller_options,
+        *((key, value) for key, value in defaults if key not in caller_keys),
+    ]
 
 
 @dataclass(frozen=True)
