@@ -266,15 +266,15 @@ def _windowed_median_interval_ns(
         start_ns + span * i // MEDIAN_WINDOW_COUNT
         for i in range(MEDIAN_WINDOW_COUNT + 1)
     ]
-    parts = []
+    parts: list[npt.NDArray[np.int64]] = []
     for index in range(MEDIAN_WINDOW_COUNT):
         times = db.execute(
             "SELECT time_ns FROM points WHERE series_key = ? AND time_ns >= ? "
             "AND time_ns < ? ORDER BY time_ns LIMIT ?",
             [series_key, bounds[index], bounds[index + 1], MEDIAN_WINDOW_POINTS],
         ).fetchnumpy()["time_ns"]
-        parts.append(np.diff(np.asarray(times, dtype=np.int64)))
-    intervals = np.concatenate(parts)
+        parts.append(np.diff(np.asarray(times, dtype=np.int64)).astype(np.int64))
+    intervals: npt.NDArray[np.int64] = np.concatenate(parts)
     return downsample.weighted_median(intervals, np.ones_like(intervals))
 
 
