@@ -33,11 +33,17 @@ from aetus.server.store._codec import (
 from aetus.server.store._dimensions import DimensionRows
 from aetus.server.store._frames_writer import FrameRows
 from aetus.server.store._keys import Keys
-from aetus.server.store._parts import PART_BYTES, insert_parts
+from aetus.server.store._parts import insert_parts
 from aetus.server.store._points_writer import PointRows, object_array
 
 BoolArray = npt.NDArray[np.bool_]
 SeriesId = tuple[str, str]
+
+# Event payloads up to this size stay in events.payload; larger ones go to
+# event_payloads in parts. DuckDB 2.0 gives strings of 256 KiB or more blocks
+# of their own (see _parts.py), so 64 KiB keeps inline payloads in shared
+# blocks while typical batches of a few thousand points avoid the part table.
+INLINE_PAYLOAD_MAX_BYTES = 65_536
 
 
 class InvalidFrame(StoreError):
@@ -297,7 +303,7 @@ def _insert_events(
 def _inline_payload(payload: object) -> bytes:
     """Return what events.payload stores: the payload, or b"" if it goes in parts."""
     assert isinstance(payload, bytes)
-    return b"" if len(payload) > PART_BYTES else payload
+    return b"" if len(payload) > INLINE_PAYLOAD_MAX_BYTES else payload
 
 
 def _insert_large_payloads(
@@ -310,7 +316,7 @@ def _insert_large_payloads(
     payloads: list[bytes] = []
     for position, payload in zip(rows["position"], rows["payload"], strict=True):
         assert isinstance(position, int) and isinstance(payload, bytes)
-        if len(payload) > PART_BYTES and new[position]:
+        if len(payload) > INLINE_PAYLOAD_MAX_BYTES and new[position]:
             keys.append(first + position)
             payloads.append(payload)
     insert_parts(db, "event_payloads", keys, payloads)
