@@ -333,7 +333,7 @@ class AsyncClient:
         """Read one stream over a time range into numpy arrays.
 
         In ``raw`` mode every page is read, following next_page_token, so the
-        result holds every point of the range. In ``auto`` mode the server
+        result contains every point of the range. In ``auto`` mode the server
         returns raw points when they fit in ``max_points``, else min/max
         envelope buckets, as it does in ``envelope`` mode.
 

@@ -31,7 +31,7 @@ class Series:
     any numpy function. ``masked_values()`` returns the masked array for
     callers who prefer one.
 
-    At missing readings and gap markers ``values`` holds a placeholder: NaN
+    At missing readings and gap markers ``values`` contains a placeholder: NaN
     for float64, 0 for int64, False for bool and None for strings. A NaN at a
     position with both masks False is a NaN that was stored.
 

@@ -69,7 +69,7 @@ def times_to_ns(values: object, *, name: str = "times") -> np.ndarray:
         A 1-D int64 array.
 
     Raises:
-        ValueError: The array is not 1-D, holds NaT, or has another dtype.
+        ValueError: The array is not 1-D, contains NaT, or has another dtype.
     """
     array = np.asarray(values)
     if array.ndim != 1:
@@ -78,12 +78,12 @@ def times_to_ns(values: object, *, name: str = "times") -> np.ndarray:
         missing = np.isnat(array)
         if missing.any():
             index = int(missing.argmax())
-            raise ValueError(f"{name} holds NaT at index {index}; pass valid times")
+            raise ValueError(f"{name} contains NaT at index {index}; pass valid times")
         return array.astype("datetime64[ns]").astype(np.int64)
     if np.issubdtype(array.dtype, np.integer):
         if array.size and int(array.max()) > np.iinfo(np.int64).max:
             raise ValueError(
-                f"{name} holds {int(array.max())}, above the int64 maximum of "
+                f"{name} contains {int(array.max())}, above the int64 maximum of "
                 "nanoseconds since the epoch"
             )
         return array.astype(np.int64)

@@ -47,7 +47,7 @@ class Settings:
             the HTTP ingest path accept.
         max_grpc_message_bytes: Largest gRPC message, in bytes, the server
             receives.
-        max_events_per_batch: Most events in one ingest request or stream batch.
+        max_events_per_batch: Maximum events in one ingest request or stream batch.
         max_future_time_s: Maximum time, in seconds, by which a synchronised
             event time may lie ahead of the server clock.
         stream_read_ahead_batches: Batches of one ingest stream that the
@@ -77,7 +77,7 @@ class Settings:
         """Build settings from keyword overrides, then the environment, then defaults.
 
         Raises:
-            ValueError: An environment variable holds a value of the wrong type.
+            ValueError: An environment variable contains a value of the wrong type.
         """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}

@@ -63,7 +63,7 @@ class EventRecord:
     uptime_ms: int
     firmware_version: int
     # The serialised aetus.telemetry.v1.Event, kept for replay and debugging.
-    # A signal frame's samples are left out: the stored frame holds them.
+    # A signal frame's samples are left out: the stored frame contains them.
     payload: bytes
 
 
