@@ -54,6 +54,22 @@ def test_registry_rotate_and_revoke(store: EmbeddedStore) -> None:
     assert store.device_id_for_token_hash(b"third") == "dev-01"
 
 
+def test_registry_lookup_after_rotation(store: EmbeddedStore) -> None:
+    register(store, "dev-01", b"first")
+    assert store.device_id_for_token_hash(b"first") == "dev-01"
+
+    register(store, "dev-01", b"second")
+    assert store.device_id_for_token_hash(b"first") is None
+    assert store.device_id_for_token_hash(b"second") == "dev-01"
+
+    store.set_token("dev-01", b"third")
+    assert store.device_id_for_token_hash(b"second") is None
+    assert store.device_id_for_token_hash(b"third") == "dev-01"
+
+    store.set_token("dev-01", None)
+    assert store.device_id_for_token_hash(b"third") is None
+
+
 def test_registry_set_token_unknown_device(store: EmbeddedStore) -> None:
     with pytest.raises(UnknownDevice, match="'ghost' is not registered"):
         store.set_token("ghost", b"x")

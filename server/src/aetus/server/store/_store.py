@@ -109,6 +109,12 @@ class EmbeddedStore:
             },
         )
         self._write_lock = threading.Lock()
+        # Active token hash -> device id, filled by lookups. Every registry write
+        # clears it and bumps the generation, so a lookup that raced a write
+        # does not store what it read before that write.
+        self._token_devices: dict[bytes, str] = {}
+        self._token_generation = 0
+        self._token_lock = threading.Lock()
         self._cursor_lock = threading.Lock()
         self._failure_lock = threading.Lock()
         self._closed = False
@@ -280,6 +286,7 @@ class EmbeddedStore:
             with self._transaction():
                 key = ensure_device(self._db, self._keys, device_id, now)
                 _registry.update_registration(self._db, key, values)
+            self._forget_tokens()
         return self._require_device(device_id)
 
     def set_token(self, device_id: str, token_hash: bytes | None) -> DeviceRow:
@@ -301,6 +308,7 @@ class EmbeddedStore:
                 raise _registry.UnknownDevice(device_id)
             with self._transaction():
                 _registry.update_registration(self._db, key, values)
+            self._forget_tokens()
         return self._require_device(device_id)
 
     def get_device(self, device_id: str) -> DeviceRow | None:
@@ -315,8 +323,25 @@ class EmbeddedStore:
 
     def device_id_for_token_hash(self, token_hash: bytes) -> str | None:
         """Return the device whose active token has this hash, or None."""
+        with self._token_lock:
+            cached = self._token_devices.get(token_hash)
+            generation = self._token_generation
+        if cached is not None:
+            return cached
+
         with self._reader() as db:
-            return _registry.device_id_for_token_hash(db, token_hash)
+            device_id = _registry.device_id_for_token_hash(db, token_hash)
+
+        if device_id is not None:
+            with self._token_lock:
+                if generation == self._token_generation:
+                    self._token_devices[token_hash] = device_id
+        return device_id
+
+    def _forget_tokens(self) -> None:
+        with self._token_lock:
+            self._token_devices.clear()
+            self._token_generation += 1
 
     def list_devices(
         self, query: str, offset: int, limit: int
